@@ -1,0 +1,35 @@
+"""Dead letters: a record no stage can process goes to inventory.dlq exactly as it came (key,
+bytes, headers), with stockstream.dlq.* headers saying why and where it came from."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from streams import deadletters, topics
+from streams.app import app, settings
+from streams.metrics import DEAD_LETTERS
+
+log = logging.getLogger(__name__)
+
+dlq_topic = app.topic(settings.topic(topics.DLQ), key_serializer="raw", value_serializer="raw")
+
+
+async def dead_letter(message: Any, stage: str, kind: str, reason: str) -> None:
+    """kind is a short label for metrics (decode, invalid:qty, ...); reason the full text."""
+    DEAD_LETTERS.labels(stage, kind).inc()
+    log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+    await dlq_topic.send(
+        key=message.key,
+        value=message.value,
+        headers=deadletters.headers_for(
+            _pairs(message.headers), reason=reason, stage=stage,
+            topic=message.topic, partition=message.partition, offset=message.offset,
+        ),
+    )
+
+
+def _pairs(headers: Any) -> list[tuple[str, bytes]]:
+    if not headers:
+        return []
+    return list(headers.items() if isinstance(headers, dict) else headers)

@@ -1,0 +1,102 @@
+"""The location stage: inventory.events -> positions table -> availability.locations.
+
+Per record: decode, check, apply the pure model, write the position (state and dedupe mark in
+one changelog record), then publish. A redelivered event (after a crash) is a duplicate to the
+model, but its outputs are published again: the crash may have come before they were sent,
+and every consumer of them keys on versions and event ids, so a repeat is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from agents.dlq import dead_letter
+from streams import topics
+from streams.app import app, settings
+from streams.codec import DecodeError, default_codec
+from streams.metrics import EVENTS, FLAGS
+from tables.events import InvalidEvent, normalize, position_key
+from tables.model import DUPLICATE, apply, follow_ups
+from tables.position import Position
+from tables.store import item_for, positions
+
+log = logging.getLogger(__name__)
+STAGE = "locations"
+
+events_topic = app.topic(
+    settings.topic(topics.EVENTS), partitions=settings.partitions,
+    key_serializer="raw", value_serializer="raw",
+)
+locations_topic = app.topic(
+    settings.topic(topics.LOCATIONS), partitions=settings.partitions,
+    key_serializer="raw", value_serializer="raw",
+)
+
+
+class Refused(Exception):
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+def read(message: Any) -> dict[str, Any]:
+    """The normalized event in a record, or Refused saying why it cannot be applied."""
+    codec = default_codec()
+    try:
+        record = codec.decode("InventoryEvent", message.value)
+    except DecodeError as err:
+        raise Refused("decode", str(err)) from None
+    item = item_for(record["sku"])
+    if item is None and settings.strict_catalog:
+        raise Refused("unknown_sku", f"sku: {record['sku']} is not in the item master (strict_catalog)")
+    try:
+        event = normalize(record, item)
+    except InvalidEvent as err:
+        raise Refused(f"invalid:{err.field}", str(err)) from None
+    expected = position_key(event["sku"], event["location"]).encode()
+    if message.key != expected:
+        raise Refused("key", f"key: {message.key!r} does not match sku@location {expected!r}")
+    return event
+
+
+async def process(message: Any) -> None:
+    try:
+        event = read(message)
+        key = message.key
+        raw = positions.get(key)
+        position = Position.from_bytes(raw) if raw else Position(event["sku"], event["location"])
+        position, outcome = apply(position, event, settings.dedupe_window)
+    except Refused as refused:
+        EVENTS.labels(STAGE, "dead_letter").inc()
+        await dead_letter(message, STAGE, refused.kind, str(refused))
+        return
+    except Exception as err:  # a bug must cost one record, not the partition
+        log.exception("cannot apply %s[%s]@%s", message.topic, message.partition, message.offset)
+        EVENTS.labels(STAGE, "dead_letter").inc()
+        await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
+        return
+    positions[key] = position.to_bytes()
+    EVENTS.labels(STAGE, outcome.status).inc()
+    for flag in outcome.flags:
+        FLAGS.labels(flag).inc()
+    if outcome.changed or (outcome.status == DUPLICATE and position.version):
+        await publish(position)
+    for follow_up in follow_ups(event):
+        await events_topic.send(
+            key=position_key(follow_up["sku"], follow_up["location"]).encode(),
+            value=default_codec().encode("InventoryEvent", follow_up),
+        )
+
+
+async def publish(position: Position) -> None:
+    await locations_topic.send(
+        key=position.sku.encode(),
+        value=default_codec().encode("LocationAvailability", position.view()),
+    )
+
+
+@app.agent(events_topic, concurrency=1)
+async def locations(stream: Any) -> None:
+    async for event in stream.events():
+        await process(event.message)

@@ -1,0 +1,1 @@
+"""The Faust app: settings, topics, Avro codec, CLI, HTTP views."""

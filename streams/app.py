@@ -1,0 +1,57 @@
+"""The one Faust app of a stockstream deployment.
+
+Its id carries STOCKSTREAM_TOPIC_PREFIX, so consumer groups and changelog topics of two
+deployments on one cluster never meet. Values travel as raw bytes: agents decode them
+themselves, so a record that fails to decode reaches the DLQ instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import faust
+
+from streams.settings import Settings
+
+settings = Settings.from_env()
+
+
+def broker_credentials(conf: Settings) -> faust.types.auth.CredentialsT | None:
+    protocol = conf.security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=conf.ssl_cafile or None) if "SSL" in protocol else None
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=conf.sasl_username,
+            password=conf.sasl_password.get(),
+            mechanism=conf.sasl_mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context)
+
+
+def create_app(conf: Settings) -> faust.App:
+    return faust.App(
+        conf.app_id,
+        broker=f"kafka://{conf.kafka_bootstrap}",
+        broker_credentials=broker_credentials(conf),
+        store="rocksdb://",  # served by rocksdict (faust picks it when installed)
+        datadir=conf.data_dir,
+        topic_partitions=conf.partitions,
+        topic_replication_factor=conf.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_port=conf.web_port,
+        web_bind=conf.web_bind,
+        canonical_url=f"http://{conf.web_host}:{conf.web_port}",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # Each changelog write is one record; tables keep no extra in-memory copy.
+        table_standby_replicas=1,
+        autodiscover=False,
+        logging_config=None,
+    )
+
+
+app = create_app(settings)

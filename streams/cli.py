@@ -1,0 +1,93 @@
+"""The `stockstream` command: worker, topics create, produce, consume, demo.
+
+Topic arguments are logical names (inventory.events, catalog.items, ...); the CLI adds
+STOCKSTREAM_TOPIC_PREFIX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from streams.settings import Settings, SettingsError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["worker"]:
+        return run_worker(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = Settings.from_env()
+    except SettingsError as err:
+        print(f"stockstream: {err}", file=sys.stderr)
+        return 2
+    return args.run(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stockstream", description="Kafka-native available-to-sell engine")
+    sub = parser.add_subparsers(metavar="COMMAND")
+    sub.add_parser("worker", help="run a stream worker (Faust); options after it go to Faust's worker")
+
+    topics = sub.add_parser("topics", help="manage stockstream's topics").add_subparsers(metavar="ACTION")
+    create = topics.add_parser("create", help="create every topic (idempotent)")
+    create.set_defaults(run=_topics_create)
+
+    produce = sub.add_parser("produce", help="send JSON lines as Avro records")
+    produce.add_argument("file", help="a .jsonl file, or - for standard input")
+    produce.add_argument("--topic", default="inventory.events", help="logical topic name (default inventory.events)")
+    produce.set_defaults(run=_produce)
+
+    consume = sub.add_parser("consume", help="print a topic's records as JSON lines")
+    consume.add_argument("topic", help="logical topic name, e.g. availability.locations")
+    consume.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    consume.add_argument("--idle-timeout", type=float, default=None, metavar="S",
+                         help="stop after S seconds without a record")
+    consume.add_argument("--max", type=int, default=None, metavar="N", help="stop after N records")
+    consume.set_defaults(run=_consume)
+
+    demo = sub.add_parser("demo", help="drive demo traffic through a running worker and show it")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def run_worker(extra: list[str]) -> int:
+    from streams.worker import app, settings
+
+    sys.argv = ["stockstream", "worker", "--loglevel", settings.log_level, *extra]
+    app.main()
+    return 0
+
+
+def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.kafka import create_topics
+
+    return create_topics(settings)
+
+
+def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.kafka import produce_file
+
+    return produce_file(settings, args.file, args.topic)
+
+
+def _consume(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.kafka import consume
+
+    return consume(settings, args.topic, args.from_beginning, args.idle_timeout, args.max)
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.demo import run
+
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

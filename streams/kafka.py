@@ -1,0 +1,193 @@
+"""What the CLI does with Kafka (confluent-kafka): create topics, produce files, consume topics."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from typing import Any, Iterator
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streams import deadletters, topics
+from streams.codec import DecodeError, default_codec
+from streams.records import RecordError, from_json, to_json
+from streams.settings import Settings
+from tables.events import InvalidEvent, check
+
+MAX_ERRORS_SHOWN = 20
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    config: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap}
+    if settings.security_protocol.upper() != "PLAINTEXT":
+        config["security.protocol"] = settings.security_protocol
+    if settings.sasl_mechanism:
+        config["sasl.mechanism"] = settings.sasl_mechanism
+        config["sasl.username"] = settings.sasl_username
+        config["sasl.password"] = settings.sasl_password.get()
+    if settings.ssl_cafile:
+        config["ssl.ca.location"] = settings.ssl_cafile
+    return config
+
+
+def create_topics(settings: Settings) -> int:
+    admin = AdminClient(client_config(settings))
+    wanted = [
+        NewTopic(
+            settings.topic(spec.name),
+            num_partitions=spec.partitions or settings.partitions,
+            replication_factor=settings.replication_factor,
+            config={"cleanup.policy": "compact"} if spec.compacted else {},
+        )
+        for spec in topics.TOPICS.values()
+    ]
+    failed = 0
+    for name, future in admin.create_topics(wanted, request_timeout=30).items():
+        try:
+            future.result()
+            print(f"created {name}")
+        except KafkaException as err:
+            if err.args[0].name() == "TOPIC_ALREADY_EXISTS":
+                print(f"exists  {name}")
+            else:
+                failed += 1
+                print(f"failed  {name}: {err.args[0].str()}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def read_lines(path: str) -> Iterator[tuple[int, str]]:
+    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
+
+
+def encode_file(path: str, logical: str) -> tuple[list[tuple[int, bytes, bytes]], list[str]]:
+    """Every line as (line number, key, Avro value), or the errors: all lines are checked
+    before anything is sent, so a bad file sends nothing."""
+    spec = topics.spec(logical)
+    if spec.record is None or spec.key is None:
+        raise ValueError(f"stockstream produce does not write {logical}: it is written by the engine")
+    codec = default_codec()
+    schema = codec.schemas[spec.record]
+    records, errors = [], []
+    for number, line in read_lines(path):
+        try:
+            record = from_json(schema, orjson.loads(line))
+            if spec.record == "InventoryEvent":
+                check(record)
+            records.append((number, spec.key(record).encode(), codec.encode(spec.record, record)))
+        except orjson.JSONDecodeError as err:
+            errors.append(f"line {number}: not JSON: {err}")
+        except (RecordError, InvalidEvent) as err:
+            errors.append(f"line {number}: {err}")
+    return records, errors
+
+
+def produce_file(settings: Settings, path: str, logical: str) -> int:
+    try:
+        records, errors = encode_file(path, logical)
+    except (KeyError, ValueError, OSError) as err:
+        print(f"stockstream produce: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+        return 2
+    if errors:
+        for message in errors[:MAX_ERRORS_SHOWN]:
+            print(message, file=sys.stderr)
+        more = len(errors) - MAX_ERRORS_SHOWN
+        print(f"{len(errors)} bad line(s){f' ({more} not shown)' if more > 0 else ''}; nothing was sent",
+              file=sys.stderr)
+        return 1
+    topic = settings.topic(logical)
+    failures: list[str] = []
+    producer = Producer({
+        **client_config(settings),
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "partitioner": "murmur2_random",  # as Java and aiokafka: the same key, the same partition
+    })
+    for number, key, value in records:
+        def report(err: Any, _msg: Any, number: int = number) -> None:
+            if err is not None:
+                failures.append(f"line {number}: {err.str()}")
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.5)
+        producer.poll(0)
+    remaining = producer.flush(60)
+    if failures or remaining:
+        for message in failures[:MAX_ERRORS_SHOWN]:
+            print(message, file=sys.stderr)
+        print(f"{len(failures) + remaining} of {len(records)} record(s) were not delivered to {topic}",
+              file=sys.stderr)
+        return 1
+    print(f"sent {len(records)} record(s) to {topic}")
+    return 0
+
+
+def render(message: Any, spec: topics.TopicSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "topic": message.topic(), "partition": message.partition(), "offset": message.offset(),
+        "key": message.key(),
+    }
+    if spec.name == topics.DLQ:
+        out["dead_letter"] = deadletters.read(message.key(), message.value(), message.headers() or [])
+        return out
+    headers = dict(message.headers() or [])
+    if spec.record is None:
+        out["value"] = message.value()
+    else:
+        try:
+            out["value"] = default_codec().decode(spec.record, message.value())
+        except DecodeError as err:
+            out["error"], out["value"] = str(err), message.value()
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def consume(settings: Settings, logical: str, from_beginning: bool,
+            idle_timeout: float | None, limit: int | None) -> int:
+    try:
+        spec = topics.spec(logical)
+    except KeyError as err:
+        print(f"stockstream consume: {err.args[0]}", file=sys.stderr)
+        return 2
+    topic = settings.topic(logical)
+    consumer = Consumer({
+        **client_config(settings),
+        "group.id": f"stockstream-cli-{uuid.uuid4()}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": False,
+    })
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            print(f"stockstream consume: {topic}: {metadata.error.str()}", file=sys.stderr)
+            return 1
+        start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+        consumer.assign([TopicPartition(topic, p, start) for p in metadata.partitions])
+        seen, last = 0, time.monotonic()
+        while limit is None or seen < limit:
+            message = consumer.poll(0.2)
+            if message is None:
+                if idle_timeout is not None and time.monotonic() - last >= idle_timeout:
+                    break
+                continue
+            if message.error():
+                print(f"stockstream consume: {message.error().str()}", file=sys.stderr)
+                continue
+            sys.stdout.buffer.write(to_json(render(message, spec)) + b"\n")
+            sys.stdout.flush()
+            seen, last = seen + 1, time.monotonic()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    return 0

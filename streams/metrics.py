@@ -1,0 +1,7 @@
+"""Prometheus metrics, served at GET /metrics. Labels stay few: reasons are kinds, not texts."""
+
+from prometheus_client import Counter
+
+EVENTS = Counter("stockstream_events_total", "Records a stage processed, by outcome", ["stage", "outcome"])
+DEAD_LETTERS = Counter("stockstream_dead_letters_total", "Records sent to the DLQ", ["stage", "reason"])
+FLAGS = Counter("stockstream_flags_total", "Applied events that need an operator's eye", ["flag"])

@@ -1,0 +1,145 @@
+"""Typed settings from STOCKSTREAM_* environment variables (and a .env file), secrets masked.
+
+The environment wins over .env; .env is read from the working directory. A wrong value fails
+at start with the variable's name, never later with a confusing Kafka error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import orjson
+
+PREFIX = "STOCKSTREAM_"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class Secret:
+    """A value that never shows in logs, reprs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    partitions: int = 8
+    replication_factor: int = 1
+    web_port: int = 6066
+    web_bind: str = "127.0.0.1"
+    # The host other workers use to reach this one (HTTP requests are routed to the owner).
+    web_host: str = "127.0.0.1"
+    data_dir: str = "./.stockstream"
+    schema_registry_url: str = ""
+    strict_catalog: bool = False
+    dedupe_window: int = 200
+    log_level: str = "info"
+    # Kafka security (SASL/TLS); empty means PLAINTEXT.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: Secret = field(default_factory=lambda: Secret(""))
+    ssl_cafile: str = ""
+    api_tokens: Secret = field(default_factory=lambda: Secret("{}"))
+
+    @property
+    def app_id(self) -> str:
+        return f"{self.topic_prefix}stockstream"
+
+    def topic(self, logical: str) -> str:
+        return f"{self.topic_prefix}{logical}"
+
+    def tokens(self) -> dict[str, list[str]]:
+        return orjson.loads(self.api_tokens.get())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+        source = dict(read_dotenv(dotenv)) if dotenv else {}
+        source.update(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            if name in source:
+                values[f.name] = _convert(name, f.type, source[name])
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.partitions < 1:
+            raise SettingsError(f"{PREFIX}PARTITIONS must be at least 1, got {self.partitions}")
+        if self.replication_factor < 1:
+            raise SettingsError(f"{PREFIX}REPLICATION_FACTOR must be at least 1")
+        if self.dedupe_window < 1:
+            raise SettingsError(f"{PREFIX}DEDUPE_WINDOW must be at least 1")
+        if not 0 < self.web_port < 65536:
+            raise SettingsError(f"{PREFIX}WEB_PORT must be a TCP port, got {self.web_port}")
+        try:
+            tokens = self.tokens()
+        except orjson.JSONDecodeError:
+            raise SettingsError(f"{PREFIX}API_TOKENS must be a JSON object of token to scopes") from None
+        if not isinstance(tokens, dict) or not all(isinstance(v, list) for v in tokens.values()):
+            raise SettingsError(f"{PREFIX}API_TOKENS must be a JSON object of token to a list of scopes")
+
+
+def _convert(name: str, kind: Any, raw: str) -> Any:
+    kind = kind if isinstance(kind, str) else kind.__name__
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
+    if kind == "Secret":
+        return Secret(raw)
+    return raw
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; # comments; optional quotes. Missing file: nothing."""
+    if not path.is_file():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values

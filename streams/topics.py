@@ -1,0 +1,60 @@
+"""Every topic stockstream uses, by its logical name (DESIGN §2). The CLI and the app add
+STOCKSTREAM_TOPIC_PREFIX; nothing else spells a topic name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from tables.events import position_key
+
+EVENTS = "inventory.events"
+LOCATIONS = "availability.locations"
+CATALOG = "catalog.items"
+POLICIES = "inventory.policies"
+DLQ = "inventory.dlq"
+DRIFT = "inventory.drift"
+COMPONENTS = "availability.components"
+
+Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    record: str | None  # the Avro record of its values; None: raw bytes
+    key: Callable[[Record], str] | None = None
+    compacted: bool = False
+    # None: STOCKSTREAM_PARTITIONS. GlobalTable topics keep one partition: every worker
+    # reads all of it, and Faust's GlobalTable recovers reliably only so.
+    partitions: int | None = None
+
+
+def _by_sku(record: Record) -> str:
+    return record["sku"]
+
+
+def _by_position(record: Record) -> str:
+    return position_key(record["sku"], record["location"])
+
+
+TOPICS: dict[str, TopicSpec] = {
+    spec.name: spec
+    for spec in (
+        TopicSpec(EVENTS, "InventoryEvent", _by_position),
+        TopicSpec(LOCATIONS, "LocationAvailability", _by_sku),
+        TopicSpec(CATALOG, "Item", _by_sku, compacted=True, partitions=1),
+        TopicSpec(POLICIES, None, compacted=True, partitions=1),
+        TopicSpec(DLQ, None),
+        TopicSpec(DRIFT, None),
+        TopicSpec(COMPONENTS, None),
+    )
+}
+
+
+def spec(logical: str) -> TopicSpec:
+    try:
+        return TOPICS[logical]
+    except KeyError:
+        known = ", ".join(sorted(TOPICS))
+        raise KeyError(f"unknown topic {logical!r}; stockstream's topics are: {known}") from None

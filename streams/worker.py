@@ -1,0 +1,6 @@
+"""Everything a worker runs: importing this module registers the tables, agents and views."""
+
+from streams.app import app, settings  # noqa: F401
+import tables.store  # noqa: F401
+import agents.locations  # noqa: F401
+import streams.web  # noqa: F401

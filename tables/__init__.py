@@ -1,0 +1,1 @@
+"""The state model: pure transition functions (no Kafka, asyncio or I/O) and table declarations."""

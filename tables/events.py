@@ -1,0 +1,108 @@
+"""Checking a decoded InventoryEvent before it may touch a position.
+
+`normalize` turns the decoded Avro record into the event the model applies: quantities in
+eaches, times in epoch milliseconds. Anything wrong raises InvalidEvent naming the field, and
+the agent routes the record to the DLQ with that reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from tables.catalog import UnknownUnit, units_per
+
+KEY_SEPARATOR = "@"
+
+# The fields each type needs beyond the common ones (qty is checked on its own).
+REQUIRED = {
+    "ReserveRequested": ("reservation_id", "channel", "order_id"),
+    "ReservationReleased": ("reservation_id",),
+    "ReservationExpired": ("reservation_id",),
+    "ReturnReceived": ("disposition",),
+    "DispositionChanged": ("from_disposition", "disposition"),
+    "TransferShipped": ("to_location",),
+    "TransferReceived": ("from_location",),
+}
+QTY_OPTIONAL = {"ReservationReleased", "ReservationExpired"}
+QTY_SIGNED = {"Adjustment"}
+QTY_ZERO_OR_MORE = {"CycleCount", "Snapshot"}
+COMMON = ("event_id", "sku", "location", "source")
+
+
+class InvalidEvent(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def position_key(sku: str, location: str) -> str:
+    return f"{sku}{KEY_SEPARATOR}{location}"
+
+
+def epoch_ms(value: Any) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    raise TypeError(f"not a time: {value!r}")
+
+
+def normalize(record: Mapping[str, Any], item: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate one decoded event and convert its quantity to eaches."""
+    event = dict(record)
+    check(event)
+    try:
+        factor = units_per(item, event.get("uom") or "EA")
+    except UnknownUnit as err:
+        raise InvalidEvent("uom", str(err)) from None
+    if event.get("qty") is not None:
+        event["qty"] *= factor
+    event["occurred_at"] = epoch_ms(event["occurred_at"])
+    event["expires_at"] = epoch_ms(event.get("expires_at"))
+    return event
+
+
+def check(event: Mapping[str, Any]) -> None:
+    """Everything about an event that can be known without the item master."""
+    for name in COMMON:
+        if not event.get(name):
+            raise InvalidEvent(name, "is missing or empty")
+    if KEY_SEPARATOR in event["location"]:
+        raise InvalidEvent("location", f"must not contain {KEY_SEPARATOR!r}")
+    kind = event.get("type")
+    for name in REQUIRED.get(kind, ()):
+        if not event.get(name):
+            raise InvalidEvent(name, f"is required for {kind}")
+    _check_qty(kind, event.get("qty"))
+    _check_type_rules(kind, event)
+
+
+def _check_qty(kind: str, qty: Any) -> None:
+    if qty is None:
+        if kind not in QTY_OPTIONAL:
+            raise InvalidEvent("qty", f"is required for {kind}")
+        return
+    if not isinstance(qty, int) or isinstance(qty, bool):
+        raise InvalidEvent("qty", f"must be a whole number, got {qty!r}")
+    if kind in QTY_SIGNED:
+        if qty == 0:
+            raise InvalidEvent("qty", f"must not be zero for {kind}")
+    elif kind in QTY_ZERO_OR_MORE:
+        if qty < 0:
+            raise InvalidEvent("qty", f"must be zero or more for {kind}, got {qty}")
+    elif qty <= 0:
+        raise InvalidEvent("qty", f"must be positive for {kind}, got {qty}")
+
+
+def _check_type_rules(kind: str, event: Mapping[str, Any]) -> None:
+    if kind == "ReturnReceived" and event["disposition"] == "scrapped":
+        raise InvalidEvent("disposition", "a return cannot be received as scrapped; "
+                           "receive it, then send DispositionChanged to scrapped")
+    if kind == "DispositionChanged" and event["from_disposition"] == "scrapped":
+        raise InvalidEvent("from_disposition", "scrapped units are no longer on hand")
+    if kind == "TransferShipped" and event["to_location"] == event["location"]:
+        raise InvalidEvent("to_location", "must differ from location")
+    if kind == "TransferShipped" and KEY_SEPARATOR in event["to_location"]:
+        raise InvalidEvent("to_location", f"must not contain {KEY_SEPARATOR!r}")
+

@@ -1,0 +1,323 @@
+"""What every InventoryEvent does to a position (DESIGN §3). Pure: no Kafka, asyncio or I/O.
+
+`apply(position, event)` takes a normalized event (tables.events.normalize: quantities in
+eaches, times in epoch ms), changes the position in place and returns it with an Outcome.
+The caller owns the position: load it, apply, store it, in one step per event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from tables.position import Position, Reservation
+
+Event = Mapping[str, Any]
+
+DEDUPE_WINDOW = 200
+
+APPLIED = "applied"
+DUPLICATE = "duplicate"
+STALE = "stale"
+REJECTED = "rejected"
+ABSOLUTE = {"CycleCount", "Snapshot"}
+
+# Flags: a fact about an applied event that an operator should see (metrics, drift).
+CLAMPED = "clamped"
+NEGATIVE_ON_HAND = "negative_on_hand"
+UNKNOWN_RESERVATION = "unknown_reservation"
+RECEIVED_AHEAD = "received_ahead_of_shipment"
+
+
+@dataclass(slots=True)
+class Outcome:
+    status: str = APPLIED
+    changed: bool = False  # a bucket changed: publish the position
+    flags: list[str] = field(default_factory=list)
+    answer: dict[str, Any] | None = None  # a reservation request's decision
+    drift: int | None = None  # Snapshot: the ERP's on_hand minus ours
+
+
+def apply(position: Position, event: Event, dedupe_window: int = DEDUPE_WINDOW) -> tuple[Position, Outcome]:
+    event_id = event["event_id"]
+    if event_id in position.recent_ids:
+        return position, _repeat(position, event)
+    if event["type"] == "ReserveRequested" and _answer(position, event["reservation_id"]):
+        _remember(position, event_id, dedupe_window)
+        return position, _repeat(position, event)
+    outcome = Outcome()
+    if event["type"] in ABSOLUTE and _is_older(position, event):
+        outcome.status = STALE
+    else:
+        before = position.buckets()
+        HANDLERS[event["type"]](position, event, outcome)
+        outcome.changed = position.buckets() != before
+        if position.on_hand < 0 and outcome.changed:
+            outcome.flags.append(NEGATIVE_ON_HAND)
+    if outcome.changed:
+        position.version += 1
+        position.last_event_id = event_id
+        position.last_correlation_id = event.get("correlation_id")
+        position.updated_at = event["occurred_at"]
+    _remember(position, event_id, dedupe_window)
+    _trim_answers(position, dedupe_window)
+    return position, outcome
+
+
+def follow_ups(event: Event) -> list[dict[str, Any]]:
+    """Events this one causes at other positions. Deterministic, so a redelivered event
+    re-emits the same ids and the destination applies them once."""
+    if event["type"] != "TransferShipped":
+        return []
+    inbound = dict(event)
+    inbound.update(
+        event_id=f"{event['event_id']}:inbound",
+        type="TransferInbound",
+        location=event["to_location"],
+        from_location=event["location"],
+        uom="EA",  # qty is already in eaches
+    )
+    return [inbound]
+
+
+def _repeat(position: Position, event: Event) -> Outcome:
+    outcome = Outcome(status=DUPLICATE)
+    if event["type"] == "ReserveRequested":
+        outcome.answer = _answer(position, event["reservation_id"])
+    return outcome
+
+
+def _remember(position: Position, event_id: str, window: int) -> None:
+    ids = position.recent_ids
+    ids.append(event_id)
+    if len(ids) > window:
+        del ids[: len(ids) - window]
+
+
+def _trim_answers(position: Position, window: int) -> None:
+    answers = position.answers
+    while len(answers) > window:
+        del answers[next(iter(answers))]
+
+
+def _is_older(position: Position, event: Event) -> bool:
+    last = position.last_absolute.get(event["source"])
+    if last is None:
+        return False
+    last_seq, last_at = last
+    seq = event.get("source_seq")
+    if seq is not None and last_seq is not None:
+        return seq < last_seq
+    return event["occurred_at"] < last_at
+
+
+def _mark_absolute(position: Position, event: Event) -> None:
+    position.last_absolute[event["source"]] = [event.get("source_seq"), event["occurred_at"]]
+
+
+def _answer(position: Position, reservation_id: str) -> dict[str, Any] | None:
+    open_one = position.reservations.get(reservation_id)
+    if open_one is not None:
+        return {"reservation_id": reservation_id, "decision": "accepted", "qty": open_one.qty}
+    closed = position.answers.get(reservation_id)
+    if closed is None:
+        return None
+    decision, qty, ats = closed
+    answer = {"reservation_id": reservation_id, "decision": decision, "qty": qty}
+    if decision == REJECTED:
+        answer["ats"] = ats
+    return answer
+
+
+def _take(position: Position, bucket: str, qty: int, outcome: Outcome) -> int:
+    """Remove up to qty from a bucket that may not go below zero; flag what was clamped."""
+    held = getattr(position, bucket)
+    taken = min(qty, max(held, 0))
+    if taken < qty:
+        outcome.flags.append(CLAMPED)
+    setattr(position, bucket, held - taken)
+    return taken
+
+
+def _close_if_empty(position: Position, reservation_id: str) -> None:
+    reservation = position.reservations[reservation_id]
+    if reservation.is_empty():
+        del position.reservations[reservation_id]
+        position.answers[reservation_id] = ["accepted", reservation.qty, None]
+
+
+def _reservation(position: Position, event: Event, outcome: Outcome) -> Reservation | None:
+    rid = event.get("reservation_id")
+    if rid is None:
+        return None
+    found = position.reservations.get(rid)
+    if found is None:
+        outcome.flags.append(UNKNOWN_RESERVATION)
+    return found
+
+
+def _receipt(position: Position, event: Event, outcome: Outcome) -> None:
+    position.on_hand += event["qty"]
+
+
+def _cycle_count(position: Position, event: Event, outcome: Outcome) -> None:
+    _mark_absolute(position, event)
+    position.on_hand = event["qty"]
+
+
+def _snapshot(position: Position, event: Event, outcome: Outcome) -> None:
+    _mark_absolute(position, event)
+    outcome.drift = event["qty"] - position.on_hand
+    position.last_snapshot = {
+        "source": event["source"], "qty": event["qty"], "drift": outcome.drift,
+        "occurred_at": event["occurred_at"], "event_id": event["event_id"],
+    }
+
+
+def _reserve(position: Position, event: Event, outcome: Outcome) -> None:
+    rid, qty = event["reservation_id"], event["qty"]
+    ats = position.ats
+    if ats >= qty:
+        position.reserved += qty
+        position.reservations[rid] = Reservation(
+            qty=qty, unpicked=qty, channel=event.get("channel"),
+            order_id=event.get("order_id"), expires_at=event.get("expires_at"),
+        )
+        outcome.answer = {"reservation_id": rid, "decision": "accepted", "qty": qty}
+    else:
+        outcome.status = REJECTED
+        position.answers[rid] = [REJECTED, qty, ats]
+        outcome.answer = {"reservation_id": rid, "decision": REJECTED, "qty": qty, "ats": ats}
+
+
+def _release(position: Position, event: Event, outcome: Outcome) -> None:
+    reservation = _reservation(position, event, outcome)
+    if reservation is None:
+        return
+    asked = event.get("qty")
+    qty = reservation.unpicked if asked is None else asked
+    if qty > reservation.unpicked:
+        outcome.flags.append(CLAMPED)
+        qty = reservation.unpicked
+    reservation.unpicked -= qty
+    _take(position, "reserved", qty, outcome)
+    _close_if_empty(position, event["reservation_id"])
+
+
+def _expire(position: Position, event: Event, outcome: Outcome) -> None:
+    reservation = _reservation(position, event, outcome)
+    if reservation is None:
+        return
+    _take(position, "reserved", reservation.unpicked, outcome)
+    reservation.unpicked = 0
+    _close_if_empty(position, event["reservation_id"])
+
+
+def _pick(position: Position, event: Event, outcome: Outcome) -> None:
+    qty = event["qty"]
+    position.picked += qty
+    reservation = _reservation(position, event, outcome)
+    if reservation is None:
+        return
+    moved = min(qty, reservation.unpicked)
+    if moved < qty:
+        outcome.flags.append(CLAMPED)
+    reservation.unpicked -= moved
+    reservation.picked += moved
+    _take(position, "reserved", moved, outcome)
+
+
+def _ship(position: Position, event: Event, outcome: Outcome) -> None:
+    qty = event["qty"]
+    position.on_hand -= qty
+    reservation = _reservation(position, event, outcome)
+    rest = qty
+    if reservation is not None:
+        from_picked = min(rest, reservation.picked)
+        reservation.picked -= from_picked
+        _take(position, "picked", from_picked, outcome)
+        rest -= from_picked
+        from_unpicked = min(rest, reservation.unpicked)
+        reservation.unpicked -= from_unpicked
+        _take(position, "reserved", from_unpicked, outcome)
+        rest -= from_unpicked
+        _close_if_empty(position, event["reservation_id"])
+    # Units beyond the reservation (or without one) were picked without it, if at all.
+    position.picked -= min(rest, position.picked)
+
+
+DISPOSITION_BUCKET = {
+    "restockable": None,  # sellable on_hand, not a bucket of its own
+    "quarantine": "quarantined",
+    "refurbish": "quarantined",
+    "damaged": "damaged",
+}
+
+
+def _return(position: Position, event: Event, outcome: Outcome) -> None:
+    qty = event["qty"]
+    position.on_hand += qty
+    bucket = DISPOSITION_BUCKET[event["disposition"]]
+    if bucket:
+        setattr(position, bucket, getattr(position, bucket) + qty)
+
+
+def _disposition(position: Position, event: Event, outcome: Outcome) -> None:
+    qty = event["qty"]
+    source = DISPOSITION_BUCKET[event["from_disposition"]]
+    if source:
+        qty = _take(position, source, qty, outcome)
+    target = event["disposition"]
+    if target == "scrapped":
+        position.on_hand -= qty
+    elif DISPOSITION_BUCKET[target]:
+        bucket = DISPOSITION_BUCKET[target]
+        setattr(position, bucket, getattr(position, bucket) + qty)
+
+
+def _hold(position: Position, event: Event, outcome: Outcome) -> None:
+    position.held += event["qty"]
+
+
+def _hold_release(position: Position, event: Event, outcome: Outcome) -> None:
+    _take(position, "held", event["qty"], outcome)
+
+
+def _transfer_out(position: Position, event: Event, outcome: Outcome) -> None:
+    position.on_hand -= event["qty"]
+
+
+def _transfer_inbound(position: Position, event: Event, outcome: Outcome) -> None:
+    absorbed = min(event["qty"], position.received_ahead)
+    position.received_ahead -= absorbed
+    position.incoming += event["qty"] - absorbed
+
+
+def _transfer_in(position: Position, event: Event, outcome: Outcome) -> None:
+    qty = event["qty"]
+    expected = min(qty, position.incoming)
+    position.incoming -= expected
+    if expected < qty:
+        outcome.flags.append(RECEIVED_AHEAD)
+        position.received_ahead += qty - expected
+    position.on_hand += qty
+
+
+HANDLERS: dict[str, Callable[[Position, Event, Outcome], None]] = {
+    "Receipt": _receipt,
+    "Adjustment": _receipt,
+    "CycleCount": _cycle_count,
+    "Snapshot": _snapshot,
+    "ReserveRequested": _reserve,
+    "ReservationReleased": _release,
+    "ReservationExpired": _expire,
+    "PickConfirmed": _pick,
+    "ShipmentPosted": _ship,
+    "ReturnReceived": _return,
+    "DispositionChanged": _disposition,
+    "HoldPlaced": _hold,
+    "HoldReleased": _hold_release,
+    "TransferShipped": _transfer_out,
+    "TransferInbound": _transfer_inbound,
+    "TransferReceived": _transfer_in,
+}

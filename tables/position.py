@@ -1,0 +1,92 @@
+"""The state of one SKU at one location: its buckets, open reservations and dedupe guard.
+
+One record per SKU@LOCATION holds all of it, so a change of stock and the mark that the
+event was applied are a single changelog write (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+BUCKETS = ("on_hand", "quarantined", "damaged", "held", "reserved", "picked", "incoming")
+
+
+@dataclass(slots=True)
+class Reservation:
+    """An accepted reservation that still holds units: unpicked in reserved, picked in picked."""
+
+    qty: int  # as accepted
+    unpicked: int
+    picked: int = 0
+    channel: str | None = None
+    order_id: str | None = None
+    expires_at: int | None = None  # epoch ms
+
+    def is_empty(self) -> bool:
+        return self.unpicked == 0 and self.picked == 0
+
+
+@dataclass(slots=True)
+class Position:
+    sku: str
+    location: str
+    on_hand: int = 0
+    quarantined: int = 0
+    damaged: int = 0
+    held: int = 0
+    reserved: int = 0
+    picked: int = 0
+    incoming: int = 0
+    safety_stock: int = 0
+    # Units received by transfer before their in-transit notice arrived (a race between
+    # partitions); the late TransferInbound is absorbed by it instead of inflating incoming.
+    received_ahead: int = 0
+    version: int = 0
+    last_event_id: str | None = None
+    last_correlation_id: str | None = None
+    updated_at: int = 0  # occurred_at (epoch ms) of the last change
+    reservations: dict[str, Reservation] = field(default_factory=dict)
+    # First answers to reservation requests that are no longer open: id -> [decision, qty].
+    answers: dict[str, list[Any]] = field(default_factory=dict)
+    # Last absolute event (CycleCount, Snapshot) applied per source: source -> [seq, occurred_at].
+    last_absolute: dict[str, list[Any]] = field(default_factory=dict)
+    recent_ids: list[str] = field(default_factory=list)
+    last_snapshot: dict[str, Any] | None = None
+
+    @property
+    def ats(self) -> int:
+        return max(
+            0,
+            self.on_hand - self.quarantined - self.damaged - self.held
+            - self.reserved - self.picked - self.safety_stock,
+        )
+
+    def buckets(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in BUCKETS) + (self.safety_stock,)
+
+    def view(self) -> dict[str, Any]:
+        """What GET /positions and availability.locations show."""
+        out: dict[str, Any] = {"sku": self.sku, "location": self.location}
+        for name in BUCKETS:
+            out[name] = getattr(self, name)
+        out["safety_stock"] = self.safety_stock
+        out["ats"] = self.ats
+        out["version"] = self.version
+        out["event_id"] = self.last_event_id
+        out["correlation_id"] = self.last_correlation_id
+        out["occurred_at"] = self.updated_at
+        return out
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self, option=orjson.OPT_OMIT_MICROSECONDS)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Position:
+        data = orjson.loads(raw)
+        data["reservations"] = {
+            rid: Reservation(**r) for rid, r in data.get("reservations", {}).items()
+        }
+        return cls(**data)
