@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
@@ -66,8 +66,8 @@ def read_lines(path: str) -> Iterator[tuple[int, str]]:
                 yield number, line
 
 
-def encode_file(path: str, logical: str) -> tuple[list[tuple[int, bytes, bytes]], list[str]]:
-    """Every line as (line number, key, Avro value), or the errors: all lines are checked
+def encode_lines(lines: Iterable[tuple[int, str]], logical: str) -> tuple[list[tuple[int, bytes, bytes]], list[str]]:
+    """Every JSON line as (line number, key, Avro value), or the errors: all lines are checked
     before anything is sent, so a bad file sends nothing."""
     spec = topics.spec(logical)
     if spec.record is None or spec.key is None:
@@ -75,7 +75,7 @@ def encode_file(path: str, logical: str) -> tuple[list[tuple[int, bytes, bytes]]
     codec = default_codec()
     schema = codec.schemas[spec.record]
     records, errors = [], []
-    for number, line in read_lines(path):
+    for number, line in lines:
         try:
             record = from_json(schema, orjson.loads(line))
             if spec.record == "InventoryEvent":
@@ -90,7 +90,7 @@ def encode_file(path: str, logical: str) -> tuple[list[tuple[int, bytes, bytes]]
 
 def produce_file(settings: Settings, path: str, logical: str) -> int:
     try:
-        records, errors = encode_file(path, logical)
+        records, errors = encode_lines(read_lines(path), logical)
     except (KeyError, ValueError, OSError) as err:
         print(f"stockstream produce: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2
@@ -102,6 +102,18 @@ def produce_file(settings: Settings, path: str, logical: str) -> int:
               file=sys.stderr)
         return 1
     topic = settings.topic(logical)
+    failures = send(settings, topic, records)
+    if failures:
+        for message in failures[:MAX_ERRORS_SHOWN]:
+            print(message, file=sys.stderr)
+        print(f"{len(failures)} of {len(records)} record(s) were not delivered to {topic}", file=sys.stderr)
+        return 1
+    print(f"sent {len(records)} record(s) to {topic}")
+    return 0
+
+
+def send(settings: Settings, topic: str, records: list[tuple[int, bytes, bytes]]) -> list[str]:
+    """Produce (line, key, value) records in order; the lines that were not delivered."""
     failures: list[str] = []
     producer = Producer({
         **client_config(settings),
@@ -121,14 +133,8 @@ def produce_file(settings: Settings, path: str, logical: str) -> int:
                 producer.poll(0.5)
         producer.poll(0)
     remaining = producer.flush(60)
-    if failures or remaining:
-        for message in failures[:MAX_ERRORS_SHOWN]:
-            print(message, file=sys.stderr)
-        print(f"{len(failures) + remaining} of {len(records)} record(s) were not delivered to {topic}",
-              file=sys.stderr)
-        return 1
-    print(f"sent {len(records)} record(s) to {topic}")
-    return 0
+    failures.extend(f"record {i}: not delivered in 60 s" for i in range(remaining))
+    return failures
 
 
 def render(message: Any, spec: topics.TopicSpec) -> dict[str, Any]:

@@ -1,0 +1,43 @@
+# stockstream: make demo · make test · make bench · make kafka-up / kafka-down
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test unit integration bench kafka-up kafka-down kafka-status clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+kafka-up:
+	scripts/kafka-local up
+
+kafka-down:
+	scripts/kafka-local down
+
+kafka-status:
+	scripts/kafka-local status
+
+# The whole suite; the integration tests run against the real local broker.
+test: install kafka-up
+	$(BIN)/pytest -q
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+integration: install kafka-up
+	$(BIN)/pytest -q tests/integration
+
+demo: install kafka-up
+	scripts/demo
+
+bench: install kafka-up
+	$(BIN)/python bench/location_throughput.py
+
+clean:
+	rm -rf .stockstream .pytest_cache .hypothesis

@@ -1,0 +1,35 @@
+"""The clean fold: what a stream of events makes of every position, computed without Kafka.
+
+It is the reference a running engine is checked against (tests, `stockstream simulate`):
+records that the engine would dead-letter are skipped here, and follow-up events (a transfer's
+inbound half) are applied at their destination as the engine would.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Iterable, Mapping
+
+from tables.events import InvalidEvent, normalize, position_key
+from tables.model import DEDUPE_WINDOW, apply, follow_ups
+from tables.position import Position
+
+
+def fold(
+    records: Iterable[Mapping[str, Any]],
+    catalog: Mapping[str, Mapping[str, Any]],
+    dedupe_window: int = DEDUPE_WINDOW,
+) -> dict[str, Position]:
+    positions: dict[str, Position] = {}
+    pending: deque[Mapping[str, Any]] = deque(records)
+    while pending:
+        record = pending.popleft()
+        try:
+            event = normalize(record, catalog.get(record["sku"]))
+        except InvalidEvent:
+            continue
+        key = position_key(event["sku"], event["location"])
+        position = positions.get(key) or Position(event["sku"], event["location"])
+        positions[key], _ = apply(position, event, dedupe_window)
+        pending.extend(follow_ups(event))
+    return positions

@@ -1,0 +1,113 @@
+"""The location stage end to end on the real broker: events in, positions and
+availability.locations out, bad records to the DLQ."""
+
+from __future__ import annotations
+
+from streams import topics
+from streams.codec import default_codec
+from streams.deadletters import read as read_dead_letter
+from tests.integration.harness import wait_for
+
+AT = "2026-11-25T10:00:00Z"
+
+
+def event(event_id: str, kind: str, sku: str = "SKU-1", location: str = "WH1", **fields):
+    return {"event_id": event_id, "type": kind, "sku": sku, "location": location,
+            "source": "wms", "occurred_at": AT, **fields}
+
+
+def test_events_become_positions_and_availability(deployment):
+    deployment.produce([{"sku": "SKU-1", "uoms": {"CS": 12}}], topics.CATALOG)
+    worker = deployment.worker()
+    deployment.produce([
+        event("e1", "Receipt", qty=2, uom="CS"),                 # 24 each
+        event("e2", "ReserveRequested", qty=5, reservation_id="r1", channel="web", order_id="o1"),
+        event("e2", "ReserveRequested", qty=5, reservation_id="r1", channel="web", order_id="o1"),
+        event("e3", "ReturnReceived", qty=3, disposition="quarantine"),
+        event("e4", "TransferShipped", qty=4, to_location="WH2"),
+        event("e5", "Snapshot", qty=99),
+    ])
+    expected = {"on_hand": 23, "quarantined": 3, "reserved": 5, "ats": 15, "version": 4, "event_id": "e4"}
+    wh1 = wait_for(lambda: _matches(worker.position("SKU-1", "WH1"), expected), 60, "SKU-1@WH1")
+    assert wh1["held"] == wh1["damaged"] == wh1["picked"] == wh1["incoming"] == 0
+    wh2 = wait_for(lambda: worker.position("SKU-1", "WH2"), 30, "the transfer's inbound half at WH2")
+    assert (wh2["incoming"], wh2["on_hand"], wh2["ats"]) == (4, 0, 0)
+
+    status, body = worker.get("/positions/SKU-1/NOWHERE")
+    assert status == 404 and "error" in body
+    assert worker.get("/health")[0] == 200
+
+    published = wait_for(lambda: _at_least(deployment.read(topics.LOCATIONS), 6), 30, "availability records")
+    wh1_versions = [r["version"] for r in published if r["location"] == "WH1"]
+    # e2's redelivery republishes version 2; the Snapshot changes no bucket and publishes nothing.
+    assert wh1_versions == [1, 2, 2, 3, 4]
+    assert [r["ats"] for r in published if r["location"] == "WH1"] == [24, 19, 19, 19, 15]  # a return to quarantine is not sellable
+
+
+def test_bad_records_go_to_the_dlq_once_and_good_ones_still_apply(deployment):
+    worker = deployment.worker()
+    codec = default_codec()
+    good = codec.encode("InventoryEvent", _avro(event("g1", "Receipt", qty=7)))
+    zero_qty = codec.encode("InventoryEvent", _avro(event("b2", "Receipt", qty=0)))
+    no_destination = codec.encode("InventoryEvent", _avro(event("b3", "TransferShipped", qty=1)))
+    unknown_unit = codec.encode("InventoryEvent", _avro(event("b4", "Receipt", qty=1, uom="PL")))
+    key = b"SKU-1@WH1"
+    deployment.produce_raw([
+        (key, b"\x00\x00\x00\x00\x01garbage"),        # unknown schema id
+        (key, b"not avro at all"),
+        (key, zero_qty),
+        (key, no_destination),
+        (key, unknown_unit),
+        (b"SKU-1@ELSEWHERE", good),                  # key does not match the record
+        (key, good),
+    ], headers=[("trace", b"abc")])
+    position = wait_for(lambda: worker.position("SKU-1", "WH1"), 60, "the good record applied")
+    assert position["on_hand"] == 7
+
+    letters = wait_for(lambda: _at_least(deployment.read(topics.DLQ), 6), 30, "six dead letters")
+    assert len(letters) == 6
+    views = [read_dead_letter(m.key(), m.value(), m.headers()) for m in letters]
+    # The key-mismatch record sits in another partition: order the letters by where they came from.
+    views.sort(key=lambda v: (v["key"] != key, v["offset"]))
+    reasons = [v["reason"] for v in views]
+    assert "unknown schema id" in reasons[0]
+    assert "magic byte" in reasons[1]
+    assert reasons[2].startswith("qty:")
+    assert reasons[3].startswith("to_location:")
+    assert reasons[4].startswith("uom:")
+    assert reasons[5].startswith("key:")
+    for view in views:
+        assert view["stage"] == "locations"
+        assert view["topic"] == deployment.settings.topic(topics.EVENTS)
+        assert isinstance(view["partition"], int) and isinstance(view["offset"], int)
+        assert view["headers"] == {"trace": b"abc"}
+    assert [v["value"] for v in views][2] == zero_qty  # the original bytes, untouched
+    status, metrics = worker.get("/metrics")
+    assert status == 200
+    assert 'stockstream_dead_letters_total{reason="invalid:qty",stage="locations"} 1.0' in metrics
+
+
+def test_http_is_served_by_the_owner_whichever_worker_is_asked(deployment):
+    first = deployment.worker("w1")
+    second = deployment.worker("w2")
+    locations = [f"L{i}" for i in range(12)]  # spread over every partition
+    deployment.produce([event(f"e-{loc}", "Receipt", location=loc, qty=i + 1) for i, loc in enumerate(locations)])
+    for worker in (first, second):
+        for i, loc in enumerate(locations):
+            found = wait_for(lambda: worker.position("SKU-1", loc), 60, f"SKU-1@{loc} via {worker.name}")
+            assert found["on_hand"] == i + 1
+
+
+def _avro(record: dict) -> dict:
+    from streams.codec import load_schemas
+    from streams.records import from_json
+
+    return from_json(load_schemas()["InventoryEvent"], record)
+
+
+def _matches(position, expected):
+    return position if position and all(position.get(k) == v for k, v in expected.items()) else None
+
+
+def _at_least(records, count):
+    return records if len(records) >= count else None
