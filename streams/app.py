@@ -12,6 +12,7 @@ import ssl
 import faust
 
 from streams.settings import Settings
+from streams.transport import Transport
 
 settings = Settings.from_env()
 
@@ -31,8 +32,13 @@ def broker_credentials(conf: Settings) -> faust.types.auth.CredentialsT | None:
     return faust.SSLCredentials(context)
 
 
+class App(faust.App):
+    def _new_transport(self) -> Transport:
+        return Transport(self.conf.broker_consumer, self)
+
+
 def create_app(conf: Settings) -> faust.App:
-    return faust.App(
+    return App(
         conf.app_id,
         broker=f"kafka://{conf.kafka_bootstrap}",
         broker_credentials=broker_credentials(conf),

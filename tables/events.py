@@ -7,7 +7,7 @@ the agent routes the record to the DLQ with that reason.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from tables.catalog import UnknownUnit, units_per
@@ -16,6 +16,7 @@ KEY_SEPARATOR = "@"
 
 # The fields each type needs beyond the common ones (qty is checked on its own).
 REQUIRED = {
+    "Adjustment": ("reason",),
     "ReserveRequested": ("reservation_id", "channel", "order_id"),
     "ReservationReleased": ("reservation_id",),
     "ReservationExpired": ("reservation_id",),
@@ -28,6 +29,13 @@ QTY_OPTIONAL = {"ReservationReleased", "ReservationExpired"}
 QTY_SIGNED = {"Adjustment"}
 QTY_ZERO_OR_MORE = {"CycleCount", "Snapshot"}
 COMMON = ("event_id", "sku", "location", "source")
+TYPES = frozenset(("Receipt", "Adjustment", "CycleCount", "ReserveRequested", "ReservationReleased",
+                   "ReservationExpired", "PickConfirmed", "ShipmentPosted", "ReturnReceived",
+                   "DispositionChanged", "HoldPlaced", "HoldReleased", "TransferShipped",
+                   "TransferReceived", "Snapshot", "TransferInbound"))
+DISPOSITIONS = frozenset(("restockable", "quarantine", "refurbish", "damaged", "scrapped"))
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MILLISECOND = timedelta(milliseconds=1)
 
 
 class InvalidEvent(ValueError):
@@ -44,7 +52,8 @@ def epoch_ms(value: Any) -> int | None:
     if value is None or isinstance(value, int):
         return value
     if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
+        # Integer arithmetic: float seconds * 1000 loses a millisecond for some times.
+        return (value - EPOCH) // MILLISECOND
     raise TypeError(f"not a time: {value!r}")
 
 
@@ -71,9 +80,16 @@ def check(event: Mapping[str, Any]) -> None:
     if KEY_SEPARATOR in event["location"]:
         raise InvalidEvent("location", f"must not contain {KEY_SEPARATOR!r}")
     kind = event.get("type")
+    if kind not in TYPES:
+        raise InvalidEvent("type", f"{kind!r} is not an event type")
+    if event.get("occurred_at") is None:
+        raise InvalidEvent("occurred_at", "is required")
     for name in REQUIRED.get(kind, ()):
         if not event.get(name):
             raise InvalidEvent(name, f"is required for {kind}")
+    for name in ("disposition", "from_disposition"):
+        if event.get(name) is not None and event[name] not in DISPOSITIONS:
+            raise InvalidEvent(name, f"{event[name]!r} is not a disposition")
     _check_qty(kind, event.get("qty"))
     _check_type_rules(kind, event)
 

@@ -65,14 +65,14 @@ def _body(raw: bytes) -> Any:
 
 
 class Worker:
-    def __init__(self, deployment: Deployment, name: str) -> None:
+    def __init__(self, deployment: Deployment, name: str, disk: str | None = None) -> None:
         self.name = name
         self.port = free_port()
         self.log = deployment.root / f"{name}.log"
         self.env = {
             **deployment.env,
             "STOCKSTREAM_WEB_PORT": str(self.port),
-            "STOCKSTREAM_DATA_DIR": str(deployment.root / f"{name}-data"),
+            "STOCKSTREAM_DATA_DIR": str(deployment.root / f"{disk or name}-data"),
         }
         self.process: subprocess.Popen | None = None
 
@@ -131,8 +131,9 @@ class Deployment:
         self.workers: list[Worker] = []
         assert create_topics(self.settings) == 0
 
-    def worker(self, name: str = "w1", wait: bool = True) -> Worker:
-        worker = Worker(self, name)
+    def worker(self, name: str = "w1", wait: bool = True, disk: str | None = None) -> Worker:
+        """Start a worker; disk names another worker's data directory to restart on it."""
+        worker = Worker(self, name, disk)
         self.workers.append(worker)
         return worker.start(wait)
 

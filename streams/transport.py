@@ -1,0 +1,38 @@
+"""Faust's aiokafka transport with one fix: a consumer group with no committed offset for a
+partition really starts at the earliest record.
+
+Faust pauses stream partitions while tables recover, yet its consumer thread may already have
+fetched (and dropped) their first records, moving the position on; after recovery it seeks
+only partitions that have a committed offset. A new deployment whose recovery took a moment
+(a catalog to load) would silently skip every event already on the topic. Here partitions
+with nothing committed are sent back to their beginning, as auto_offset_reset=earliest says.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from faust.transport.drivers import aiokafka as driver
+
+
+class ConsumerThread(driver.AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        return await self.call_thread(self._seek_to_committed_or_earliest)
+
+    async def _seek_to_committed_or_earliest(self) -> Mapping[Any, int]:
+        consumer = self._ensure_consumer()
+        committed = await consumer.seek_to_committed()
+        changelogs = self.app.tables.changelog_topics  # recovery places those itself
+        never = [tp for tp, offset in committed.items() if offset is None and tp.topic not in changelogs]
+        if never:
+            await consumer.seek_to_beginning(*never)
+        return committed
+
+
+class Consumer(driver.Consumer):
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class Transport(driver.Transport):
+    Consumer = Consumer
