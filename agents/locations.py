@@ -1,9 +1,10 @@
 """The location stage: inventory.events -> positions table -> availability.locations.
 
-Per record: decode, check, apply the pure model, write the position (state and dedupe mark in
-one changelog record), then publish. A redelivered event (after a crash) is a duplicate to the
-model, but its outputs are published again: the crash may have come before they were sent,
-and every consumer of them keys on versions and event ids, so a repeat is harmless.
+Per record: decode, check, apply the pure model, write the position (state and dedupe marks in
+one changelog record), then publish. Faust flushes what we produced before it commits the
+offset, so only a record Kafka redelivers after a crash can have lost its outputs: for it
+(REDELIVERED, known by its offset) the position is rewritten and its outputs are sent again;
+every consumer of them keys on versions and event ids, so the repeat is harmless.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
 from streams.metrics import EVENTS, FLAGS
 from tables.events import InvalidEvent, normalize, position_key
-from tables.model import DUPLICATE, apply, follow_ups
+from tables.model import DUPLICATE, REDELIVERED, apply, follow_ups
 from tables.position import Position
 from tables.store import item_for, positions
 
@@ -66,7 +67,7 @@ async def process(message: Any) -> None:
         key = message.key
         raw = positions.get(key)
         position = Position.from_bytes(raw) if raw else Position(event["sku"], event["location"])
-        position, outcome = apply(position, event, settings.dedupe_window)
+        position, outcome = apply(position, event, settings.dedupe_window, (message.partition, message.offset))
     except Refused as refused:
         EVENTS.labels(STAGE, "dead_letter").inc()
         await dead_letter(message, STAGE, refused.kind, str(refused))
@@ -80,9 +81,12 @@ async def process(message: Any) -> None:
     EVENTS.labels(STAGE, outcome.status).inc()
     for flag in outcome.flags:
         FLAGS.labels(flag).inc()
-    if outcome.changed or (outcome.status == DUPLICATE and position.version):
+    if outcome.status == DUPLICATE:
+        return  # an upstream retry: its first delivery published everything, before its commit
+    redelivered = outcome.status == REDELIVERED
+    if outcome.changed or (redelivered and position.version):
         await publish(position)
-    for follow_up in follow_ups(event):
+    for follow_up in follow_ups(event, message.offset):
         await events_topic.send(
             key=position_key(follow_up["sku"], follow_up["location"]).encode(),
             value=default_codec().encode("InventoryEvent", follow_up),

@@ -52,6 +52,8 @@ def create_app(conf: Settings) -> faust.App:
         web_bind=conf.web_bind,
         canonical_url=f"http://{conf.web_host}:{conf.web_port}",
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=conf.session_timeout,
+        broker_heartbeat_interval=min(3.0, conf.session_timeout / 6),
         producer_acks=-1,
         # Each changelog write is one record; tables keep no extra in-memory copy.
         table_standby_replicas=1,

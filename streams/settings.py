@@ -61,6 +61,8 @@ class Settings:
     strict_catalog: bool = False
     dedupe_window: int = 200
     log_level: str = "info"
+    # Seconds before the group gives a dead worker's partitions to the others.
+    session_timeout: int = 30
     # Kafka security (SASL/TLS); empty means PLAINTEXT.
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
@@ -99,6 +101,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}REPLICATION_FACTOR must be at least 1")
         if self.dedupe_window < 1:
             raise SettingsError(f"{PREFIX}DEDUPE_WINDOW must be at least 1")
+        if self.session_timeout < 6:
+            raise SettingsError(f"{PREFIX}SESSION_TIMEOUT must be at least 6 seconds")
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"{PREFIX}WEB_PORT must be a TCP port, got {self.web_port}")
         try:

@@ -17,10 +17,12 @@ Event = Mapping[str, Any]
 DEDUPE_WINDOW = 200
 
 APPLIED = "applied"
-DUPLICATE = "duplicate"
+DUPLICATE = "duplicate"  # an event id (or reservation id) seen before: an upstream retry
+REDELIVERED = "redelivered"  # a record at or below the last offset applied: Kafka after a crash
 STALE = "stale"
 REJECTED = "rejected"
 ABSOLUTE = {"CycleCount", "Snapshot"}
+TRANSFER_SOURCE = "transfer:"  # + origin location: the source of a transfer's inbound half
 
 # Flags: a fact about an applied event that an operator should see (metrics, drift).
 CLAMPED = "clamped"
@@ -38,13 +40,23 @@ class Outcome:
     drift: int | None = None  # Snapshot: the ERP's on_hand minus ours
 
 
-def apply(position: Position, event: Event, dedupe_window: int = DEDUPE_WINDOW) -> tuple[Position, Outcome]:
+def apply(
+    position: Position,
+    event: Event,
+    dedupe_window: int = DEDUPE_WINDOW,
+    offset: tuple[int, int] | None = None,
+) -> tuple[Position, Outcome]:
+    """offset: (partition, offset) of the record on inventory.events, when there is one."""
+    if offset is not None and _redelivered(position, offset):
+        return position, _repeat(position, event, REDELIVERED)
+    if offset is not None:
+        position.offset = list(offset)
     event_id = event["event_id"]
     if event_id in position.recent_ids:
-        return position, _repeat(position, event)
-    if event["type"] == "ReserveRequested" and _answer(position, event["reservation_id"]):
+        return position, _repeat(position, event, DUPLICATE)
+    if _repeats(position, event):
         _remember(position, event_id, dedupe_window)
-        return position, _repeat(position, event)
+        return position, _repeat(position, event, DUPLICATE)
     outcome = Outcome()
     if event["type"] in ABSOLUTE and _is_older(position, event):
         outcome.status = STALE
@@ -64,9 +76,10 @@ def apply(position: Position, event: Event, dedupe_window: int = DEDUPE_WINDOW) 
     return position, outcome
 
 
-def follow_ups(event: Event) -> list[dict[str, Any]]:
-    """Events this one causes at other positions. Deterministic, so a redelivered event
-    re-emits the same ids and the destination applies them once."""
+def follow_ups(event: Event, origin_offset: int | None = None) -> list[dict[str, Any]]:
+    """Events this one causes at other positions. A redelivered event re-emits the same ones;
+    the destination drops a repeat by its origin offset (source transfer:<origin>, source_seq),
+    which holds however far apart the two copies arrive, and by event id besides."""
     if event["type"] != "TransferShipped":
         return []
     inbound = dict(event)
@@ -75,13 +88,30 @@ def follow_ups(event: Event) -> list[dict[str, Any]]:
         type="TransferInbound",
         location=event["to_location"],
         from_location=event["location"],
+        source=TRANSFER_SOURCE + event["location"],
+        source_seq=origin_offset,
         uom="EA",  # qty is already in eaches
     )
     return [inbound]
 
 
-def _repeat(position: Position, event: Event) -> Outcome:
-    outcome = Outcome(status=DUPLICATE)
+def _redelivered(position: Position, offset: tuple[int, int]) -> bool:
+    last = position.offset
+    return last is not None and last[0] == offset[0] and offset[1] <= last[1]
+
+
+def _repeats(position: Position, event: Event) -> bool:
+    """A repeat that a new event id does not hide: a reservation id answered before, or a
+    transfer's inbound half from an origin offset already applied."""
+    if event["type"] == "ReserveRequested":
+        return _answer(position, event["reservation_id"]) is not None
+    if event["type"] == "TransferInbound" and event["source"].startswith(TRANSFER_SOURCE):
+        return event.get("source_seq") is not None and _is_older(position, event, or_same=True)
+    return False
+
+
+def _repeat(position: Position, event: Event, status: str) -> Outcome:
+    outcome = Outcome(status=status)
     if event["type"] == "ReserveRequested":
         outcome.answer = _answer(position, event["reservation_id"])
     return outcome
@@ -100,19 +130,19 @@ def _trim_answers(position: Position, window: int) -> None:
         del answers[next(iter(answers))]
 
 
-def _is_older(position: Position, event: Event) -> bool:
-    last = position.last_absolute.get(event["source"])
+def _is_older(position: Position, event: Event, or_same: bool = False) -> bool:
+    last = position.source_marks.get(event["source"])
     if last is None:
         return False
     last_seq, last_at = last
     seq = event.get("source_seq")
     if seq is not None and last_seq is not None:
-        return seq < last_seq
+        return seq <= last_seq if or_same else seq < last_seq
     return event["occurred_at"] < last_at
 
 
-def _mark_absolute(position: Position, event: Event) -> None:
-    position.last_absolute[event["source"]] = [event.get("source_seq"), event["occurred_at"]]
+def _mark_source(position: Position, event: Event) -> None:
+    position.source_marks[event["source"]] = [event.get("source_seq"), event["occurred_at"]]
 
 
 def _answer(position: Position, reservation_id: str) -> dict[str, Any] | None:
@@ -161,12 +191,12 @@ def _receipt(position: Position, event: Event, outcome: Outcome) -> None:
 
 
 def _cycle_count(position: Position, event: Event, outcome: Outcome) -> None:
-    _mark_absolute(position, event)
+    _mark_source(position, event)
     position.on_hand = event["qty"]
 
 
 def _snapshot(position: Position, event: Event, outcome: Outcome) -> None:
-    _mark_absolute(position, event)
+    _mark_source(position, event)
     outcome.drift = event["qty"] - position.on_hand
     position.last_snapshot = {
         "source": event["source"], "qty": event["qty"], "drift": outcome.drift,
@@ -288,6 +318,8 @@ def _transfer_out(position: Position, event: Event, outcome: Outcome) -> None:
 
 
 def _transfer_inbound(position: Position, event: Event, outcome: Outcome) -> None:
+    if event["source"].startswith(TRANSFER_SOURCE) and event.get("source_seq") is not None:
+        _mark_source(position, event)
     absorbed = min(event["qty"], position.received_ahead)
     position.received_ahead -= absorbed
     position.incoming += event["qty"] - absorbed

@@ -51,8 +51,12 @@ class Position:
     reservations: dict[str, Reservation] = field(default_factory=dict)
     # First answers to reservation requests that are no longer open: id -> [decision, qty].
     answers: dict[str, list[Any]] = field(default_factory=dict)
-    # Last absolute event (CycleCount, Snapshot) applied per source: source -> [seq, occurred_at].
-    last_absolute: dict[str, list[Any]] = field(default_factory=dict)
+    # Per source, the last ordered event applied: [seq, occurred_at]. Absolute events
+    # (CycleCount, Snapshot) by their source; a transfer's inbound half by "transfer:<origin>".
+    source_marks: dict[str, list[Any]] = field(default_factory=dict)
+    # [partition, offset] of the last inventory.events record applied: a record at or below it
+    # is Kafka redelivering after a crash, however many events ago it was.
+    offset: list[int] | None = None
     recent_ids: list[str] = field(default_factory=list)
     last_snapshot: dict[str, Any] | None = None
 

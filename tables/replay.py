@@ -22,8 +22,10 @@ def fold(
 ) -> dict[str, Position]:
     positions: dict[str, Position] = {}
     pending: deque[Mapping[str, Any]] = deque(records)
+    index = 0
     while pending:
         record = pending.popleft()
+        index += 1  # stands in for the origin offset of a transfer's inbound half
         try:
             event = normalize(record, catalog.get(record["sku"]))
         except InvalidEvent:
@@ -31,5 +33,5 @@ def fold(
         key = position_key(event["sku"], event["location"])
         position = positions.get(key) or Position(event["sku"], event["location"])
         positions[key], _ = apply(position, event, dedupe_window)
-        pending.extend(follow_ups(event))
+        pending.extend(follow_ups(event, index))
     return positions

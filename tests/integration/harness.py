@@ -126,6 +126,7 @@ class Deployment:
             "STOCKSTREAM_TOPIC_PREFIX": self.prefix,
             "STOCKSTREAM_PARTITIONS": str(partitions),
             "STOCKSTREAM_LOG_LEVEL": "info",
+            "STOCKSTREAM_SESSION_TIMEOUT": "6",  # a killed worker's partitions move on quickly
         }
         self.settings = Settings.from_env(env=self.env, dotenv=None)
         self.workers: list[Worker] = []

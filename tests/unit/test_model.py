@@ -14,6 +14,7 @@ import pytest
 from tables.model import (
     CLAMPED,
     DUPLICATE,
+    REDELIVERED,
     NEGATIVE_ON_HAND,
     RECEIVED_AHEAD,
     REJECTED,
@@ -983,3 +984,59 @@ def test_view_shows_every_bucket_and_ats():
     for name in BUCKETS:
         assert view[name] == getattr(p, name)
     assert view["ats"] == 7 and view["version"] == 2
+
+
+# --- redelivery by offset and repeated inbound halves -------------------------------------------
+
+
+def test_a_record_at_or_below_the_last_offset_is_a_redelivery_however_far_back():
+    p = pos()
+    receipt = ev("Receipt", 5)
+    apply(p, receipt, 3, offset=(2, 10))
+    for n in range(11, 20):  # more events than the dedupe window remembers
+        apply(p, ev("Receipt", 1), 3, offset=(2, n))
+    _, outcome = apply(p, receipt, 3, offset=(2, 10))
+    assert outcome.status == REDELIVERED and not outcome.changed
+    assert p.on_hand == 14
+    assert p.offset == [2, 19]
+
+
+def test_a_redelivered_reservation_keeps_its_answer():
+    p = stocked(10)
+    request = reserve("r1", 4)
+    apply(p, request, offset=(0, 5))
+    _, outcome = apply(p, request, offset=(0, 5))
+    assert outcome.status == REDELIVERED
+    assert outcome.answer == {"reservation_id": "r1", "decision": "accepted", "qty": 4}
+    assert p.reserved == 4
+
+
+def test_an_offset_from_another_partition_is_not_compared():
+    p = pos()
+    apply(p, ev("Receipt", 5), offset=(1, 100))
+    _, outcome = apply(p, ev("Receipt", 1), offset=(3, 7))  # the topic was repartitioned
+    assert outcome.status == APPLIED and p.on_hand == 6
+
+
+def test_an_upstream_retry_with_a_new_offset_is_a_duplicate():
+    p = pos()
+    receipt = ev("Receipt", 5)
+    apply(p, receipt, offset=(0, 1))
+    _, outcome = apply(p, dict(receipt), offset=(0, 2))
+    assert outcome.status == DUPLICATE and p.on_hand == 5 and p.offset == [0, 2]
+
+
+def test_an_inbound_half_re_emitted_after_a_crash_is_dropped_by_its_origin_offset():
+    shipped = ev("TransferShipped", 4, to_location="WH2")
+    (inbound,) = follow_ups(shipped, origin_offset=41)
+    assert inbound["source"] == "transfer:WH1" and inbound["source_seq"] == 41
+    destination = Position("SKU-1", "WH2")
+    apply(destination, inbound, 3)
+    for _ in range(10):  # pushes the inbound's id out of a small dedupe window
+        apply(destination, ev("Receipt", 1, location="WH2"), 3)
+    _, outcome = apply(destination, dict(inbound), 3)
+    assert outcome.status == DUPLICATE
+    assert destination.incoming == 4
+    (later,) = follow_ups(ev("TransferShipped", 2, to_location="WH2"), origin_offset=42)
+    apply(destination, later, 3)
+    assert destination.incoming == 6

@@ -1,0 +1,107 @@
+"""`stockstream demo`: a short story of one SKU at two warehouses, sent through a running
+worker, with the position and ATS read back after every step (GET /positions)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from streams import topics
+from streams.kafka import encode_lines, send
+from streams.settings import Settings
+
+SKU = "DEMO-1"
+STORY: list[tuple[str, list[dict[str, Any]]]] = [
+    ("ERP receives 10 cases (12 each) at DC1", [{"type": "Receipt", "qty": 10, "uom": "CS"}]),
+    ("web store reserves 30 for order o-1", [{"type": "ReserveRequested", "qty": 30, "reservation_id": "r1",
+                                                "channel": "web", "order_id": "o-1"}]),
+    ("the same reservation retried (no change)", [{"type": "ReserveRequested", "qty": 30, "reservation_id": "r1",
+                                                     "channel": "web", "order_id": "o-1", "same_id": True}]),
+    ("QC places a hold on 6", [{"type": "HoldPlaced", "qty": 6}]),
+    ("WMS picks o-1", [{"type": "PickConfirmed", "qty": 30, "reservation_id": "r1"}]),
+    ("o-1 ships", [{"type": "ShipmentPosted", "qty": 30, "reservation_id": "r1"}]),
+    ("4 returned, to quarantine", [{"type": "ReturnReceived", "qty": 4, "disposition": "quarantine"}]),
+    ("inspection passes 3, scraps 1", [
+        {"type": "DispositionChanged", "qty": 3, "from_disposition": "quarantine", "disposition": "restockable"},
+        {"type": "DispositionChanged", "qty": 1, "from_disposition": "quarantine", "disposition": "scrapped"}]),
+    ("24 transferred to DC2", [{"type": "TransferShipped", "qty": 24, "to_location": "DC2"}]),
+    ("cycle count finds 60", [{"type": "CycleCount", "qty": 60}]),
+]
+COLUMNS = ("on_hand", "quarantined", "held", "reserved", "picked", "incoming", "ats")
+
+
+def run(settings: Settings) -> int:
+    run_id = uuid.uuid4().hex[:6]
+    base = f"http://{settings.web_host}:{settings.web_port}"
+    if not _wait_healthy(base):
+        print(f"no healthy worker at {base}: start one with `stockstream worker`")
+        return 1
+    _send(settings, topics.CATALOG, [{"sku": SKU, "uoms": {"CS": 12}}])
+    print(f"{'step':<44}{'loc':<5}" + "".join(f"{c:>12}" for c in COLUMNS))
+    seq = 0
+    for title, events in STORY:
+        before = {loc: _position(base, loc) for loc in ("DC1", "DC2")}
+        records = []
+        for event in events:
+            seq += 1 if not event.get("same_id") else 0
+            records.append(_event(run_id, seq, event))
+        _send(settings, topics.EVENTS, records)
+        time.sleep(0.3)
+        after = {loc: _wait_change(base, loc, before[loc]) for loc in ("DC1", "DC2")}
+        for loc, position in after.items():
+            if position and (position != before[loc] or loc == "DC1"):
+                print(f"{title if loc == 'DC1' else '':<44}{loc:<5}" + "".join(f"{position[c]:>12}" for c in COLUMNS))
+                title = ""
+    print(f"\nevery number above came from GET {base}/positions/{SKU}/<location>")
+    return 0
+
+
+def _event(run_id: str, seq: int, spec: dict[str, Any]) -> dict[str, Any]:
+    event = {k: v for k, v in spec.items() if k != "same_id"}
+    event.update(event_id=f"demo-{run_id}-{seq}", sku=SKU, location="DC1", source="demo", source_seq=seq,
+                 occurred_at=datetime.now(timezone.utc).isoformat())
+    if event["type"] == "Adjustment":
+        event.setdefault("reason", "demo")
+    return event
+
+
+def _send(settings: Settings, logical: str, records: list[dict[str, Any]]) -> None:
+    encoded, errors = encode_lines([(i, orjson.dumps(r).decode()) for i, r in enumerate(records, 1)], logical)
+    if errors or send(settings, settings.topic(logical), encoded):
+        raise SystemExit(f"could not send demo records: {errors}")
+
+
+def _position(base: str, location: str) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"{base}/positions/{SKU}/{location}", timeout=5) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _wait_change(base: str, location: str, before: dict[str, Any] | None, timeout: float = 5) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = _position(base, location)
+        if now != before:
+            return now
+        time.sleep(0.1)
+    return before
+
+
+def _wait_healthy(base: str, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=5):
+                return True
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    return False
