@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import orjson
@@ -27,8 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams import simulate, topics  # noqa: E402
-from streams.kafka import create_topics, encode_lines, send  # noqa: E402
-from streams.settings import Settings  # noqa: E402
 from tests.integration.harness import Deployment, http_get  # noqa: E402
 
 PROCESSED = re.compile(r'^stockstream_events_total\{[^}]*\} ([0-9.e+]+)$', re.M)

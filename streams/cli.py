@@ -54,13 +54,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="drive demo traffic through a running worker and show it")
     demo.set_defaults(run=_demo)
+
+    simulate = sub.add_parser("simulate", help="write a random scenario: catalog, events and the positions they must give")
+    simulate.add_argument("--out", required=True, help="folder for catalog.jsonl, events.jsonl, expected.json")
+    simulate.add_argument("--events", type=int, default=5000)
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--skus", type=int, default=5)
+    simulate.add_argument("--locations", type=int, default=3)
+    simulate.set_defaults(run=_simulate)
+
+    verify = sub.add_parser("verify", help="compare GET /positions of a running worker with an expected.json")
+    verify.add_argument("expected", help="expected.json, as `simulate` writes it")
+    verify.add_argument("--timeout", type=float, default=60, help="seconds to wait for the worker to catch up")
+    verify.set_defaults(run=_verify)
     return parser
 
 
 def run_worker(extra: list[str]) -> int:
+    try:
+        Settings.from_env()
+    except SettingsError as err:
+        print(f"stockstream: {err}", file=sys.stderr)
+        return 2
+    from streams.settings import LOG_LEVELS
     from streams.worker import app, settings
 
-    sys.argv = ["stockstream", "worker", "--loglevel", settings.log_level, *extra]
+    sys.argv = ["stockstream", "worker", "--loglevel", LOG_LEVELS[settings.log_level.lower()], *extra]
     app.main()
     return 0
 
@@ -87,6 +106,22 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run
 
     return run(settings)
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from streams.simulate import write
+
+    write(Path(args.out), args.seed, args.events, args.skus, args.locations)
+    print(f"wrote {args.out}/catalog.jsonl, events.jsonl ({args.events} events) and expected.json")
+    return 0
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.verify import verify
+
+    return verify(settings, args.expected, args.timeout)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,13 @@ def headers_for(original: Iterable[tuple[str, bytes]], *, reason: str, stage: st
 def read(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes | None]]) -> dict[str, Any]:
     """A DLQ record as a DeadLetter: its reason fields, the original key, value and headers."""
     letter: dict[str, Any] = {}
-    original: dict[str, bytes | None] = {}
+    original: dict[str, bytes] = {}
     for name, raw in headers:
         if name.startswith(PREFIX) and name[len(PREFIX):] in FIELDS:
             field = name[len(PREFIX):]
             text = (raw or b"").decode(errors="replace")
             letter[field] = int(text) if field in NUMERIC and text.lstrip("-").isdigit() else text
         else:
-            original[name] = raw
+            original[name] = raw or b""
     letter.update(key=key, value=value, headers=original)
     return letter

@@ -70,7 +70,7 @@ def encode_lines(lines: Iterable[tuple[int, str]], logical: str) -> tuple[list[t
     """Every JSON line as (line number, key, Avro value), or the errors: all lines are checked
     before anything is sent, so a bad file sends nothing."""
     spec = topics.spec(logical)
-    if spec.record is None or spec.key is None:
+    if not spec.upstream or spec.record is None or spec.key is None:
         raise ValueError(f"stockstream produce does not write {logical}: it is written by the engine")
     codec = default_codec()
     schema = codec.schemas[spec.record]
@@ -84,6 +84,8 @@ def encode_lines(lines: Iterable[tuple[int, str]], logical: str) -> tuple[list[t
         except orjson.JSONDecodeError as err:
             errors.append(f"line {number}: not JSON: {err}")
         except (RecordError, InvalidEvent) as err:
+            errors.append(f"line {number}: {err}")
+        except ValueError as err:  # the encoder's last word on a value that passed the checks
             errors.append(f"line {number}: {err}")
     return records, errors
 

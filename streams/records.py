@@ -21,7 +21,10 @@ def parse_time(field: str, value: Any) -> datetime:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise RecordError(field, f"must be an ISO-8601 time or epoch milliseconds, got {value!r}")
     if isinstance(value, int):
-        return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise RecordError(field, f"{value} is out of range for epoch milliseconds") from None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -110,6 +113,8 @@ def _complex(avro_type: dict, value: Any, path: str, named: dict[str, Any]) -> A
             raise RecordError(path, f"must be a JSON array, got {value!r}")
         return [_value(avro_type["items"], v, f"{path}[{i}]", named) for i, v in enumerate(value)]
     if kind == "record":
+        if not isinstance(value, dict):
+            raise RecordError(path, f"must be a JSON object, got {type(value).__name__}")
         return _record(avro_type, value, path + ".", named)
     return _value(kind, value, path, named)
 
@@ -120,7 +125,7 @@ def _is_int(value: Any) -> bool:
 
 PRIMITIVES = {
     "string": lambda v: isinstance(v, str),
-    "long": _is_int,
+    "long": lambda v: _is_int(v) and -(2**63) <= v < 2**63,
     "int": lambda v: _is_int(v) and -(2**31) <= v < 2**31,
     "boolean": lambda v: isinstance(v, bool),
     "double": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),

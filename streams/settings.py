@@ -14,6 +14,9 @@ from typing import Any, Mapping
 import orjson
 
 PREFIX = "STOCKSTREAM_"
+# Faust's worker takes these names; the usual Python spellings are accepted too.
+LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn",
+              "error": "error", "crit": "crit", "critical": "crit"}
 
 
 class SettingsError(ValueError):
@@ -101,6 +104,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}REPLICATION_FACTOR must be at least 1")
         if self.dedupe_window < 1:
             raise SettingsError(f"{PREFIX}DEDUPE_WINDOW must be at least 1")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise SettingsError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         if self.session_timeout < 6:
             raise SettingsError(f"{PREFIX}SESSION_TIMEOUT must be at least 6 seconds")
         if not 0 < self.web_port < 65536:

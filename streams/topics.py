@@ -28,6 +28,8 @@ class TopicSpec:
     # None: STOCKSTREAM_PARTITIONS. GlobalTable topics keep one partition: every worker
     # reads all of it, and Faust's GlobalTable recovers reliably only so.
     partitions: int | None = None
+    # Written by upstream systems (stockstream produce may write it), not by the engine.
+    upstream: bool = False
 
 
 def _by_sku(record: Record) -> str:
@@ -41,9 +43,9 @@ def _by_position(record: Record) -> str:
 TOPICS: dict[str, TopicSpec] = {
     spec.name: spec
     for spec in (
-        TopicSpec(EVENTS, "InventoryEvent", _by_position),
+        TopicSpec(EVENTS, "InventoryEvent", _by_position, upstream=True),
         TopicSpec(LOCATIONS, "LocationAvailability", _by_sku),
-        TopicSpec(CATALOG, "Item", _by_sku, compacted=True, partitions=1),
+        TopicSpec(CATALOG, "Item", _by_sku, compacted=True, partitions=1, upstream=True),
         TopicSpec(POLICIES, None, compacted=True, partitions=1),
         TopicSpec(DLQ, None),
         TopicSpec(DRIFT, None),

@@ -11,7 +11,7 @@ from collections import deque
 from typing import Any, Iterable, Mapping
 
 from tables.events import InvalidEvent, normalize, position_key
-from tables.model import DEDUPE_WINDOW, apply, follow_ups
+from tables.model import DEDUPE_WINDOW, DUPLICATE, apply, follow_ups
 from tables.position import Position
 
 
@@ -32,6 +32,7 @@ def fold(
             continue
         key = position_key(event["sku"], event["location"])
         position = positions.get(key) or Position(event["sku"], event["location"])
-        positions[key], _ = apply(position, event, dedupe_window)
-        pending.extend(follow_ups(event, index))
+        positions[key], outcome = apply(position, event, dedupe_window)
+        if outcome.status != DUPLICATE:  # as the engine: a retry's first copy made them
+            pending.extend(follow_ups(event, index))
     return positions

@@ -3,10 +3,13 @@ availability.locations out, bad records to the DLQ."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 from streams import topics
 from streams.codec import default_codec
 from streams.deadletters import read as read_dead_letter
-from tests.integration.harness import wait_for
+from tests.integration.harness import STOCKSTREAM, wait_for
 
 AT = "2026-11-25T10:00:00Z"
 
@@ -112,3 +115,41 @@ def _matches(position, expected):
 
 def _at_least(records, count):
     return records if len(records) >= count else None
+
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([STOCKSTREAM, *args], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"{args[0]}: {done.stdout}{done.stderr}"
+    return done
+
+
+def test_a_hand_written_day_replayed_with_the_cli_reads_back_as_designed(deployment):
+    # The item master first: an event in cases for a SKU the worker does not know yet is refused.
+    cli(deployment.env, "produce", str(SCENARIOS / "catalog.jsonl"), "--topic", "catalog.items")
+    worker = deployment.worker()
+    cli(deployment.env, "produce", str(SCENARIOS / "warehouse_day.jsonl"))
+    # Worked by hand from DESIGN §3, one line per event in warehouse_day.jsonl.
+    wh1 = {"on_hand": 27, "quarantined": 1, "damaged": 1, "held": 0, "reserved": 0, "picked": 0,
+           "incoming": 0, "ats": 25, "version": 16, "event_id": "d22"}
+    wh2 = {"on_hand": -2, "quarantined": 0, "damaged": 0, "held": 0, "reserved": 0, "picked": 0,
+           "incoming": 0, "ats": 0}
+    wait_for(lambda: _matches(worker.position("SKU-A", "WH1"), wh1), 60, "SKU-A@WH1 as designed")
+    wait_for(lambda: _matches(worker.position("SKU-A", "WH2"), wh2), 60, "SKU-A@WH2 as designed")
+    status, metrics = worker.get("/metrics")
+    assert 'stockstream_flags_total{flag="negative_on_hand"} 1.0' in metrics
+    assert 'stockstream_flags_total{flag="unknown_reservation"} 1.0' in metrics
+    assert 'stockstream_events_total{outcome="stale",stage="locations"} 1.0' in metrics
+
+
+def test_a_simulated_scenario_verifies_with_the_cli(deployment, tmp_path):
+    out = tmp_path / "scenario"
+    cli(deployment.env, "simulate", "--out", str(out), "--events", "3000", "--seed", "5")
+    cli(deployment.env, "produce", str(out / "catalog.jsonl"), "--topic", "catalog.items")
+    worker = deployment.worker()
+    env = {**deployment.env, "STOCKSTREAM_WEB_PORT": str(worker.port)}
+    cli(env, "produce", str(out / "events.jsonl"))
+    done = cli(env, "verify", str(out / "expected.json"), "--timeout", "90")
+    assert "15 of 15 positions as expected" in done.stdout
