@@ -27,6 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as err:
         print(f"stockstream: {err}", file=sys.stderr)
         return 2
+    if args.run not in OFFLINE:
+        from streams.kafka import Unreachable, check_reachable
+
+        try:
+            check_reachable(settings)
+        except Unreachable as err:
+            print(f"stockstream: {err}", file=sys.stderr)
+            return 2
     return args.run(args, settings)
 
 
@@ -38,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="manage stockstream's topics").add_subparsers(metavar="ACTION")
     create = topics.add_parser("create", help="create every topic (idempotent)")
     create.set_defaults(run=_topics_create)
+
+    policies = sub.add_parser("policies", help="channel and location policies").add_subparsers(metavar="ACTION")
+    apply = policies.add_parser("apply", help="check a policies YAML file and put it in force")
+    apply.add_argument("file")
+    apply.set_defaults(run=lambda args, settings: _policies("apply", args, settings))
+    show = policies.add_parser("show", help="print the policies in force, as YAML")
+    show.set_defaults(run=lambda args, settings: _policies("show", args, settings))
 
     produce = sub.add_parser("produce", help="send JSON lines as Avro records")
     produce.add_argument("file", help="a .jsonl file, or - for standard input")
@@ -90,6 +105,12 @@ def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
     return create_topics(settings)
 
 
+def _policies(action: str, args: argparse.Namespace, settings: Settings) -> int:
+    from streams import policies
+
+    return policies.apply(settings, args.file) if action == "apply" else policies.show(settings)
+
+
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
     from streams.kafka import produce_file
 
@@ -122,6 +143,9 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     from streams.verify import verify
 
     return verify(settings, args.expected, args.timeout)
+
+
+OFFLINE = {_simulate}  # commands that need no broker
 
 
 if __name__ == "__main__":

@@ -16,12 +16,18 @@ from streams.codec import DecodeError, default_codec
 from streams.records import RecordError, from_json, to_json
 from streams.settings import Settings
 from tables.events import InvalidEvent, check
+from tables.policy_records import record_type
 
 MAX_ERRORS_SHOWN = 20
 
 
+class Unreachable(RuntimeError):
+    pass
+
+
 def client_config(settings: Settings) -> dict[str, Any]:
-    config: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap}
+    # librdkafka would print every failed connection attempt; we report failures ourselves.
+    config: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0}
     if settings.security_protocol.upper() != "PLAINTEXT":
         config["security.protocol"] = settings.security_protocol
     if settings.sasl_mechanism:
@@ -33,7 +39,22 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def check_reachable(settings: Settings, timeout: float = 10) -> None:
+    try:
+        AdminClient(client_config(settings)).list_topics(timeout=timeout)
+    except KafkaException:
+        raise Unreachable(f"no Kafka broker answers at {settings.kafka_bootstrap} "
+                          f"(STOCKSTREAM_KAFKA_BOOTSTRAP); `make kafka-up` starts a local one") from None
+
+
 def create_topics(settings: Settings) -> int:
+    return create_topic_specs(settings, list(topics.TOPICS.values()))
+
+
+def create_topic_specs(settings: Settings, specs: list[topics.TopicSpec], quiet: bool = False) -> int:
+    """Create the topics that do not exist yet; 1 if any could not be created."""
+    if not specs:
+        return 0
     admin = AdminClient(client_config(settings))
     wanted = [
         NewTopic(
@@ -42,7 +63,7 @@ def create_topics(settings: Settings) -> int:
             replication_factor=settings.replication_factor,
             config={"cleanup.policy": "compact"} if spec.compacted else {},
         )
-        for spec in topics.TOPICS.values()
+        for spec in specs
     ]
     failed = 0
     for name, future in admin.create_topics(wanted, request_timeout=30).items():
@@ -51,11 +72,39 @@ def create_topics(settings: Settings) -> int:
             print(f"created {name}")
         except KafkaException as err:
             if err.args[0].name() == "TOPIC_ALREADY_EXISTS":
-                print(f"exists  {name}")
+                if not quiet:
+                    print(f"exists  {name}")
             else:
                 failed += 1
                 print(f"failed  {name}: {err.args[0].str()}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def read_topic(settings: Settings, topic: str, timeout: float = 30) -> list[tuple[bytes | None, bytes | None]]:
+    """Every (key, value) now on a topic, oldest first per partition (for small topics)."""
+    consumer = Consumer({**client_config(settings), "group.id": f"stockstream-cli-{uuid.uuid4()}",
+                         "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            return []
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in metadata.partitions}
+        wanted = {p for p, (low, high) in ends.items() if high > low}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in wanted])
+        out: list[tuple[bytes | None, bytes | None]] = []
+        deadline = time.monotonic() + timeout
+        while wanted and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            out.append((message.key(), message.value()))
+            if message.offset() + 1 >= ends[message.partition()][1]:
+                wanted.discard(message.partition())
+        if wanted:
+            raise TimeoutError(f"could not read {topic} to its end in {timeout}s")
+        return out
+    finally:
+        consumer.close()
 
 
 def read_lines(path: str) -> Iterator[tuple[int, str]]:
@@ -148,11 +197,13 @@ def render(message: Any, spec: topics.TopicSpec) -> dict[str, Any]:
         out["dead_letter"] = deadletters.read(message.key(), message.value(), message.headers() or [])
         return out
     headers = dict(message.headers() or [])
-    if spec.record is None:
+    record = spec.record or (record_type((message.key() or b"").decode(errors="replace"))
+                             if spec.name == topics.POLICIES else None)
+    if record is None:
         out["value"] = message.value()
     else:
         try:
-            out["value"] = default_codec().decode(spec.record, message.value())
+            out["value"] = default_codec().decode(record, message.value()) if message.value() else None
         except DecodeError as err:
             out["error"], out["value"] = str(err), message.value()
     if headers:

@@ -15,6 +15,8 @@ POLICIES = "inventory.policies"
 DLQ = "inventory.dlq"
 DRIFT = "inventory.drift"
 COMPONENTS = "availability.components"
+CONTROL = "availability.control"  # internal: republish and tick markers for the channel stage
+CHANNEL_PREFIX = "availability."  # + channel name: that channel's deltas
 
 Record = Mapping[str, Any]
 
@@ -50,13 +52,22 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(DLQ, None),
         TopicSpec(DRIFT, None),
         TopicSpec(COMPONENTS, None),
+        TopicSpec(CONTROL, None),
     )
 }
+
+
+def channel_topic(channel: str) -> TopicSpec:
+    """availability.<channel>: compacted, keyed by SKU, so a new adapter reads the full picture."""
+    return TopicSpec(CHANNEL_PREFIX + channel, "AvailabilityDelta", _by_sku, compacted=True)
 
 
 def spec(logical: str) -> TopicSpec:
     try:
         return TOPICS[logical]
     except KeyError:
-        known = ", ".join(sorted(TOPICS))
+        channel = logical.removeprefix(CHANNEL_PREFIX)
+        if logical.startswith(CHANNEL_PREFIX) and channel and "." not in channel:
+            return channel_topic(channel)
+        known = ", ".join(sorted(TOPICS)) + ", availability.<channel>"
         raise KeyError(f"unknown topic {logical!r}; stockstream's topics are: {known}") from None

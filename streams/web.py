@@ -6,6 +6,7 @@ there (Faust's router), and answered 503 while no worker owns it (a rebalance).
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from faust import web
@@ -17,6 +18,10 @@ from streams.app import app
 from tables.events import position_key
 from tables.position import Position
 from tables.store import positions
+
+
+def iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def error(view: web.View, status: int, message: str, **extra: Any) -> web.Response:
@@ -48,7 +53,9 @@ class PositionView(web.View):
         raw = positions.get(key)
         if raw is None:
             return error(self, 404, f"no event was ever applied to {sku} at {location}")
-        return self.json(Position.from_bytes(raw).view())
+        view = Position.from_bytes(raw).view()
+        view["occurred_at"] = iso_ms(view["occurred_at"])
+        return self.json(view)
 
 
 @app.page("/health")

@@ -14,6 +14,12 @@ import orjson
 BUCKETS = ("on_hand", "quarantined", "damaged", "held", "reserved", "picked", "incoming")
 
 
+def available_to_sell(on_hand: int, quarantined: int, damaged: int, held: int, reserved: int,
+                      picked: int, safety_stock: int) -> int:
+    """ats = max(0, on_hand - quarantined - damaged - held - reserved - picked - safety_stock)"""
+    return max(0, on_hand - quarantined - damaged - held - reserved - picked - safety_stock)
+
+
 @dataclass(slots=True)
 class Reservation:
     """An accepted reservation that still holds units: unpicked in reserved, picked in picked."""
@@ -62,11 +68,8 @@ class Position:
 
     @property
     def ats(self) -> int:
-        return max(
-            0,
-            self.on_hand - self.quarantined - self.damaged - self.held
-            - self.reserved - self.picked - self.safety_stock,
-        )
+        return available_to_sell(self.on_hand, self.quarantined, self.damaged, self.held,
+                                 self.reserved, self.picked, self.safety_stock)
 
     def buckets(self) -> tuple[int, ...]:
         return tuple(getattr(self, name) for name in BUCKETS) + (self.safety_stock,)

@@ -33,6 +33,7 @@ def test_events_become_positions_and_availability(deployment):
     expected = {"on_hand": 23, "quarantined": 3, "reserved": 5, "ats": 15, "version": 4, "event_id": "e4"}
     wh1 = wait_for(lambda: _matches(worker.position("SKU-1", "WH1"), expected), 60, "SKU-1@WH1")
     assert wh1["held"] == wh1["damaged"] == wh1["picked"] == wh1["incoming"] == 0
+    assert wh1["occurred_at"] == "2026-11-25T10:00:00.000Z"
     wh2 = wait_for(lambda: worker.position("SKU-1", "WH2"), 30, "the transfer's inbound half at WH2")
     assert (wh2["incoming"], wh2["on_hand"], wh2["ats"]) == (4, 0, 0)
 

@@ -1,0 +1,172 @@
+"""Channel and location policies (DESIGN §4): parsing and checking the YAML people write.
+
+`parse_policies(document)` returns Policies or raises PolicyError naming the path of the first
+wrong field (`channels.amazon.allocation_percent: must be a number from 0 to 100, got 150`).
+Pure: no Kafka, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
+
+DEFAULT_INTERVAL = 2.0  # seconds an increase waits, so a busy SKU cannot flood a marketplace
+
+
+class PolicyError(ValueError):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+@dataclass(frozen=True)
+class ChannelRule:
+    """The numbers a channel applies to one SKU (its defaults, or a SKU's override)."""
+
+    buffer: int = 0
+    allocation_percent: float = 100
+    max_qty: int | None = None
+    floor: int | None = None
+    include_incoming: bool = False
+    ring_fence: int = 0
+
+
+@dataclass(frozen=True)
+class ChannelPolicy:
+    name: str
+    locations: tuple[str, ...]
+    rule: ChannelRule = ChannelRule()
+    overrides: Mapping[str, ChannelRule] = field(default_factory=dict)
+    publish_interval: float = DEFAULT_INTERVAL
+
+    def for_sku(self, sku: str) -> ChannelRule:
+        return self.overrides.get(sku, self.rule)
+
+
+@dataclass(frozen=True)
+class LocationPolicy:
+    name: str
+    safety_stock: int = 0
+    overrides: Mapping[str, int] = field(default_factory=dict)
+
+    def safety_stock_for(self, sku: str) -> int:
+        return self.overrides.get(sku, self.safety_stock)
+
+
+@dataclass(frozen=True)
+class Policies:
+    channels: Mapping[str, ChannelPolicy] = field(default_factory=dict)
+    locations: Mapping[str, LocationPolicy] = field(default_factory=dict)
+
+    def safety_stock(self, location: str, sku: str) -> int:
+        policy = self.locations.get(location)
+        return policy.safety_stock_for(sku) if policy else 0
+
+
+RULE_FIELDS = {f.name for f in fields(ChannelRule)}
+CHANNEL_FIELDS = RULE_FIELDS | {"locations", "overrides", "publish_interval"}
+LOCATION_FIELDS = {"safety_stock", "overrides"}
+
+
+def parse_policies(document: Any) -> Policies:
+    if document is None:
+        document = {}
+    _mapping("(document)", document)
+    _known("(document)", document, {"channels", "locations"})
+    channels = {
+        name: parse_channel(name, spec, f"channels.{name}")
+        for name, spec in _mapping("channels", document.get("channels") or {}).items()
+    }
+    locations = {
+        name: parse_location(name, spec, f"locations.{name}")
+        for name, spec in _mapping("locations", document.get("locations") or {}).items()
+    }
+    return Policies(channels=channels, locations=locations)
+
+
+RESERVED_CHANNEL_NAMES = frozenset(("locations", "components", "control"))  # availability.<name> is taken
+
+
+def parse_channel(name: str, spec: Any, path: str) -> ChannelPolicy:
+    _name(path, name)
+    if name in RESERVED_CHANNEL_NAMES or "." in name:
+        raise PolicyError(path, f"{name!r} cannot name a channel: its topic would be availability.{name}")
+    _mapping(path, spec)
+    _known(path, spec, CHANNEL_FIELDS)
+    if "locations" not in spec:
+        raise PolicyError(f"{path}.locations", "is required: the location group that feeds this channel")
+    locations = spec["locations"]
+    if not isinstance(locations, list) or not locations:
+        raise PolicyError(f"{path}.locations", f"must be a non-empty list of locations, got {locations!r}")
+    for i, location in enumerate(locations):
+        _name(f"{path}.locations[{i}]", location)
+    rule = _rule(spec, path, ChannelRule())
+    overrides = {
+        sku: _rule(_known(f"{path}.overrides.{sku}", _mapping(f"{path}.overrides.{sku}", over), RULE_FIELDS),
+                   f"{path}.overrides.{sku}", rule)
+        for sku, over in _mapping(f"{path}.overrides", spec.get("overrides") or {}).items()
+    }
+    interval = spec.get("publish_interval", DEFAULT_INTERVAL)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval <= 3600:
+        raise PolicyError(f"{path}.publish_interval", f"must be seconds, more than 0 and at most 3600, got {interval!r}")
+    return ChannelPolicy(name, tuple(locations), rule, overrides, float(interval))
+
+
+def parse_location(name: str, spec: Any, path: str) -> LocationPolicy:
+    _name(path, name)
+    _mapping(path, spec)
+    _known(path, spec, LOCATION_FIELDS)
+    safety = _count(f"{path}.safety_stock", spec.get("safety_stock", 0))
+    overrides = {
+        sku: _count(f"{path}.overrides.{sku}", value)
+        for sku, value in _mapping(f"{path}.overrides", spec.get("overrides") or {}).items()
+    }
+    return LocationPolicy(name, safety, overrides)
+
+
+def _rule(spec: Mapping[str, Any], path: str, base: ChannelRule) -> ChannelRule:
+    changes: dict[str, Any] = {}
+    for name in ("buffer", "ring_fence"):
+        if name in spec:
+            changes[name] = _count(f"{path}.{name}", spec[name])
+    for name in ("max_qty", "floor"):
+        if name in spec:
+            changes[name] = None if spec[name] is None else _count(f"{path}.{name}", spec[name])
+    if "allocation_percent" in spec:
+        value = spec["allocation_percent"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise PolicyError(f"{path}.allocation_percent", f"must be a number from 0 to 100, got {value!r}")
+        changes["allocation_percent"] = value
+    if "include_incoming" in spec:
+        if not isinstance(spec["include_incoming"], bool):
+            raise PolicyError(f"{path}.include_incoming", f"must be true or false, got {spec['include_incoming']!r}")
+        changes["include_incoming"] = spec["include_incoming"]
+    return replace(base, **changes)
+
+
+def _mapping(path: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise PolicyError(path, f"must be a mapping, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise PolicyError(path, f"keys must be names, got {key!r}")
+    return value
+
+
+def _known(path: str, spec: Mapping[str, Any], allowed: set[str]) -> Mapping[str, Any]:
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise PolicyError(f"{path}.{unknown[0]}", f"is not a field here (expected one of {', '.join(sorted(allowed))})")
+    return spec
+
+
+def _count(path: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PolicyError(path, f"must be a whole number of units, 0 or more, got {value!r}")
+    return value
+
+
+def _name(path: str, value: Any) -> str:
+    if not isinstance(value, str) or not value or "@" in value or ":" in value:
+        raise PolicyError(path, f"must be a name without '@' or ':', got {value!r}")
+    return value
