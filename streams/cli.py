@@ -145,7 +145,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     return verify(settings, args.expected, args.timeout)
 
 
-OFFLINE = {_simulate}  # commands that need no broker
+OFFLINE = {_simulate, _produce}  # need no broker, or check it themselves after checking their input
 
 
 if __name__ == "__main__":

@@ -153,6 +153,11 @@ def produce_file(settings: Settings, path: str, logical: str) -> int:
               file=sys.stderr)
         return 1
     topic = settings.topic(logical)
+    try:
+        check_reachable(settings)
+    except Unreachable as err:
+        print(f"stockstream produce: {err}; nothing was sent", file=sys.stderr)
+        return 2
     failures = send(settings, topic, records)
     if failures:
         for message in failures[:MAX_ERRORS_SHOWN]:

@@ -23,15 +23,16 @@ SKUS = ["SKU-1", "SKU-2", "SKU-3"]
 PROPS = settings(max_examples=300, deadline=None)
 
 count = st.integers(0, 60)
-percent = st.one_of(st.integers(0, 100), st.integers(0, 1000).map(lambda n: n / 10),
-                    st.sampled_from([0, 100, 33.3, 32.3, 66.7, 12.5]))
+# One draw: whole percents as int (0..100), the rest with one decimal (0.1 .. 99.9, incl. 32.3).
+percent = st.integers(0, 1000).map(lambda n: n // 10 if n % 10 == 0 else n / 10)
+# A field left out of a rule (max_qty/floor None, ring_fence 0, ...) is the rule_spec mask's job.
 RULE_FIELDS = {
     "buffer": count,
     "allocation_percent": percent,
-    "max_qty": st.one_of(st.none(), st.integers(0, 300)),
-    "floor": st.one_of(st.none(), st.integers(0, 40)),
+    "max_qty": st.integers(0, 300),
+    "floor": st.integers(0, 40),
     "include_incoming": st.booleans(),
-    "ring_fence": st.one_of(st.just(0), count),
+    "ring_fence": count,
 }
 
 
@@ -39,37 +40,43 @@ def ordered_subsets(names: list[str], min_size: int) -> list[tuple[str, ...]]:
     return [p for k in range(min_size, len(names) + 1) for p in permutations(names, k)]
 
 
-# One draw each (draws are what makes generation slow): every ordered subset, precomputed.
-LOCATION_GROUPS = {n: ordered_subsets(LOCATIONS[:n], 1) for n in (1, 2, 3)}
-LOCATION_SETS = {n: ordered_subsets(LOCATIONS[:n], 0) for n in (1, 2, 3)}
-CHANNEL_SETS = [c for c in ordered_subsets(CHANNELS, 1) if list(c) == sorted(c, key=CHANNELS.index)]
-SKU_SETS = ordered_subsets(SKUS[:2], 0)
+# Generation speed is in the number of draws (and of strategies built during a draw), so every
+# strategy is built once here and a subset of names is ONE draw among all ordered subsets.
 FIELD_NAMES = list(RULE_FIELDS)
+FIELD_MASK = st.integers(0, 2 ** len(FIELD_NAMES) - 1)
+N_LOCATIONS = st.integers(1, 3)
+LOCATION_GROUP = {n: st.sampled_from(ordered_subsets(LOCATIONS[:n], 1)) for n in (1, 2, 3)}
+LOCATION_SET = {n: st.sampled_from(ordered_subsets(LOCATIONS[:n], 0)) for n in (1, 2, 3)}
+CHANNEL_SET = st.sampled_from([c for c in ordered_subsets(CHANNELS, 1)
+                               if list(c) == sorted(c, key=CHANNELS.index)])
+SKU_SET = st.sampled_from(ordered_subsets(SKUS[:2], 0))
+SAFETY = st.integers(0, 30)
+MAYBE = st.booleans()
 
 
 def rule_spec(draw) -> dict:
     """Some of the rule fields (each present or not), as written in YAML."""
-    mask = draw(st.integers(0, 2 ** len(FIELD_NAMES) - 1))
+    mask = draw(FIELD_MASK)
     return {name: draw(RULE_FIELDS[name]) for i, name in enumerate(FIELD_NAMES) if mask >> i & 1}
 
 
 @st.composite
 def documents(draw) -> dict:
-    n = draw(st.integers(1, 3))
+    n = draw(N_LOCATIONS)
     channels = {}
-    for name in draw(st.sampled_from(CHANNEL_SETS)):
+    for name in draw(CHANNEL_SET):
         spec = rule_spec(draw)
-        spec["locations"] = list(draw(st.sampled_from(LOCATION_GROUPS[n])))
-        overrides = {sku: rule_spec(draw) for sku in draw(st.sampled_from(SKU_SETS))}
+        spec["locations"] = list(draw(LOCATION_GROUP[n]))
+        overrides = {sku: rule_spec(draw) for sku in draw(SKU_SET)}
         if overrides:
             spec["overrides"] = overrides
         channels[name] = spec
     location_specs = {}
-    for name in draw(st.sampled_from(LOCATION_SETS[n])):
+    for name in draw(LOCATION_SET[n]):
         spec = {}
-        if draw(st.booleans()):
-            spec["safety_stock"] = draw(st.integers(0, 30))
-        overrides = {sku: draw(st.integers(0, 30)) for sku in draw(st.sampled_from(SKU_SETS))}
+        if draw(MAYBE):
+            spec["safety_stock"] = draw(SAFETY)
+        overrides = {sku: draw(SAFETY) for sku in draw(SKU_SET)}
         if overrides:
             spec["overrides"] = overrides
         location_specs[name] = spec
@@ -77,24 +84,36 @@ def documents(draw) -> dict:
 
 
 BUCKETS = ("quarantined", "damaged", "held", "reserved", "picked", "incoming")
+BUCKET_MASK = st.integers(0, 2 ** len(BUCKETS) - 1)
+BUCKET = st.integers(0, 500)
+ON_HAND = st.integers(-500, 500)
 
 
 @st.composite
 def location_stock(draw) -> LocationStock:
     """on_hand -500..500; each other bucket 0 or 0..500 (mostly 0 keeps ats > 0 common)."""
-    mask = draw(st.integers(0, 2 ** len(BUCKETS) - 1))
-    buckets = {name: draw(st.integers(0, 500)) for i, name in enumerate(BUCKETS) if mask >> i & 1}
-    return LocationStock(on_hand=draw(st.integers(-500, 500)), **buckets)
+    mask = draw(BUCKET_MASK)
+    buckets = {name: draw(BUCKET) for i, name in enumerate(BUCKETS) if mask >> i & 1}
+    return LocationStock(on_hand=draw(ON_HAND), **buckets)
+
+
+LOCATION_STOCK = location_stock()
+ALL_LOCATION_SET = LOCATION_SET[3]
 
 
 @st.composite
 def stocks(draw) -> dict[str, LocationStock]:
-    return {name: draw(location_stock()) for name in draw(st.sampled_from(LOCATION_SETS[3]))}
+    return {name: draw(LOCATION_STOCK) for name in draw(ALL_LOCATION_SET)}
+
+
+DOCUMENTS = documents()
+STOCKS = stocks()
+SKU = st.sampled_from(SKUS)
 
 
 @st.composite
 def scenarios(draw) -> tuple[str, Policies, dict[str, LocationStock]]:
-    return draw(st.sampled_from(SKUS)), parse_policies(draw(documents())), draw(stocks())
+    return draw(SKU), parse_policies(draw(DOCUMENTS)), draw(STOCKS)
 
 
 # ---- an independent reading of DESIGN §4, used as the oracle --------------------------------

@@ -53,7 +53,16 @@ LETTER = {
     "topic": "inventory.events", "partition": 3, "offset": 2**40, "failed_at": AT,
     "key": b"SKU-1@WH1", "value": b"\x00\x01\xff", "headers": {"traceparent": b"00-abc", "empty": b""},
 }
-RECORDS = {"InventoryEvent": EVENT, "Item": ITEM, "LocationAvailability": AVAILABILITY, "DeadLetter": LETTER}
+RULE = {"buffer": 5, "allocation_percent": 50.0, "max_qty": 200, "floor": 3, "include_incoming": False,
+        "ring_fence": 0}
+CHANNEL = {"name": "amazon", "locations": ["DC1", "DC2"], "rule": RULE,
+           "overrides": {"SKU-9": {**RULE, "buffer": 0, "max_qty": 10}}, "publish_interval": 2.0}
+LOCATION = {"name": "DC1", "safety_stock": 2, "overrides": {"SKU-9": 0}}
+DELTA = {"sku": "SKU-1", "channel": "amazon", "available": 37, "previous": 40, "version": 12,
+         "published_at": datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc), "event_id": "wms-1",
+         "correlation_id": None}
+RECORDS = {"InventoryEvent": EVENT, "Item": ITEM, "LocationAvailability": AVAILABILITY, "DeadLetter": LETTER,
+           "ChannelPolicy": CHANNEL, "LocationPolicy": LOCATION, "AvailabilityDelta": DELTA}
 
 
 @pytest.fixture(scope="module")
