@@ -20,7 +20,7 @@ from streams.metrics import EVENTS, FLAGS
 from tables.events import InvalidEvent, normalize, position_key
 from tables.model import DUPLICATE, REDELIVERED, apply, follow_ups
 from tables.position import Position
-from tables.store import item_for, positions
+from tables.store import item_for, policy_cache, positions
 
 log = logging.getLogger(__name__)
 STAGE = "locations"
@@ -67,6 +67,9 @@ async def process(message: Any) -> None:
         key = message.key
         raw = positions.get(key)
         position = Position.from_bytes(raw) if raw else Position(event["sku"], event["location"])
+        # The location's safety stock as the policies say now (DESIGN §4); a change shows as
+        # a change of the position with the next event.
+        position.safety_stock = policy_cache.get().safety_stock(event["location"], event["sku"])
         position, outcome = apply(position, event, settings.dedupe_window, (message.partition, message.offset))
     except Refused as refused:
         EVENTS.labels(STAGE, "dead_letter").inc()

@@ -17,7 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from streams.app import app
 from tables.events import position_key
 from tables.position import Position
-from tables.store import positions
+from tables.store import catalog_index, channel_state, policy_cache, positions
+from tables.channels import explain
+from tables.sku_state import SkuState, targets
 
 
 def iso_ms(ms: int) -> str:
@@ -53,9 +55,75 @@ class PositionView(web.View):
         raw = positions.get(key)
         if raw is None:
             return error(self, 404, f"no event was ever applied to {sku} at {location}")
-        view = Position.from_bytes(raw).view()
+        position = Position.from_bytes(raw)
+        position.safety_stock = policy_cache.get().safety_stock(location, sku)
+        view = position.view()
         view["occurred_at"] = iso_ms(view["occurred_at"])
         return self.json(view)
+
+
+async def owned_sku(view: web.View, request: web.Request, sku: str) -> tuple[web.Response | None, SkuState | None]:
+    """(the owner's answer, None) from another worker, or (None, state) here."""
+    key = sku.encode()
+    try:
+        answer = await routed(view, request, channel_state.name, key)
+    except ServiceUnavailable:
+        return error(view, 503, "no worker owns this SKU right now; retry", retry=True), None
+    if answer is not None:
+        return answer, None
+    raw = channel_state.get(key)
+    if raw is None:
+        return error(view, 404, f"no availability was ever computed for {sku}"), None
+    return None, SkuState.from_bytes(raw)
+
+
+@app.page("/availability/{sku}")
+class AvailabilityView(web.View):
+    async def get(self, request: web.Request, sku: str) -> web.Response:
+        answer, state = await owned_sku(self, request, sku)
+        if answer is not None:
+            return answer
+        wanted = request.query.get("channel")
+        policies = policy_cache.get()
+        if wanted is not None and wanted not in policies.channels:
+            return error(self, 404, f"no channel {wanted!r} in the policies in force")
+        now = targets(state, policies, catalog_index.kits.get(sku))
+        out = {}
+        for name in ([wanted] if wanted else sorted(policies.channels)):
+            published = state.outputs.get(name)
+            out[name] = {
+                "available": published.published if published else None,
+                "version": published.version if published else 0,
+                "pending": published.pending if published else None,
+                "target": now[name],
+            }
+        return self.json({"sku": sku, "channels": out})
+
+
+@app.page("/availability/{sku}/explain")
+class ExplainView(web.View):
+    async def get(self, request: web.Request, sku: str) -> web.Response:
+        name = request.query.get("channel")
+        if not name:
+            return error(self, 400, "channel: the query parameter ?channel=NAME is required", field="channel")
+        policies = policy_cache.get()
+        if name not in policies.channels:
+            return error(self, 404, f"no channel {name!r} in the policies in force")
+        answer, state = await owned_sku(self, request, sku)
+        if answer is not None:
+            return answer
+        kit = catalog_index.kits.get(sku)
+        steps = explain(sku, policies.channels[name], policies, state.stock())
+        for entry in steps["locations"]:
+            held = state.locations.get(entry["location"])
+            entry["position"] = ({k: v for k, v in held.items() if k != "occurred_at"} | {"occurred_at": iso_ms(held["occurred_at"])}) if held else None
+        if kit:
+            steps["kit"] = {"components": [{"sku": c, "qty": q, "available": state.components.get(c, {}).get(name, 0)} for c, q in kit]}
+            steps["available"] = targets(state, policies, kit)[name]
+        out = state.outputs.get(name)
+        steps["published"] = {"available": out.published, "version": out.version, "pending": out.pending,
+                              "event_id": out.event_id, "correlation_id": out.correlation_id} if out else None
+        return self.json(steps)
 
 
 @app.page("/health")

@@ -1,4 +1,5 @@
-"""The Faust tables: positions (one record per SKU@LOCATION) and the item master.
+"""The Faust tables: positions (one record per SKU@LOCATION), channel_state (one per SKU),
+and the upstream item master and policies every worker holds whole.
 
 Values are raw bytes we encode ourselves (orjson for positions, Avro for items), so a changelog
 record is exactly what the pure model produced. RocksDB's defaults (2 GiB block cache, 64 MiB
@@ -15,6 +16,9 @@ import faust
 from streams import topics
 from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
+from streams.policies import decode as decode_policies
+from streams.policies import fingerprint
+from tables.policy import Policies
 
 
 def rocksdb_options() -> dict[str, int]:
@@ -37,14 +41,6 @@ positions = app.Table(
     help="SKU@LOCATION -> Position (orjson): buckets, open reservations, recent event ids",
 )
 
-catalog_topic = app.topic(
-    settings.topic(topics.CATALOG),
-    partitions=1,
-    compacting=True,
-    key_serializer="raw",
-    value_serializer="raw",
-)
-
 
 
 class TopicGlobalTable(faust.GlobalTable):
@@ -58,25 +54,73 @@ class TopicGlobalTable(faust.GlobalTable):
         return self.changelog_topic.get_topic_name()
 
 
-# Written by the ERP's feed, read by every worker: all partitions, kept live
-# (synchronize_all_active_partitions: this worker writes none of it). One partition and a
-# recovery buffer of one are what Faust's GlobalTable needs to recover reliably.
-catalog = app.tables.add(
-    TopicGlobalTable(
-        app,
-        name="catalog",
-        beacon=app.tables.beacon,
-        key_type=bytes,
-        value_type=bytes,
-        partitions=1,
-        changelog_topic=catalog_topic,
-        standby_buffer_size=1,
-        recovery_buffer_size=1,
-        is_global=True,
-        synchronize_all_active_partitions=True,
-        options=rocksdb_options(),
-        help="SKU -> Item (Avro, as on catalog.items)",
+def upstream_table(name: str, logical: str, on_change: Any, help: str) -> TopicGlobalTable:
+    """Every worker holds all of an upstream topic (one partition), kept live
+    (synchronize_all_active_partitions: no worker writes it). In memory, so every record passes
+    through on_change at start and the indexes built from them are complete. One partition
+    and a recovery buffer of one are what Faust's GlobalTable needs to recover reliably."""
+    topic = app.topic(settings.topic(logical), partitions=1, compacting=True,
+                      key_serializer="raw", value_serializer="raw")
+    return app.tables.add(
+        TopicGlobalTable(
+            app, name=name, beacon=app.tables.beacon, key_type=bytes, value_type=bytes,
+            partitions=1, changelog_topic=topic, standby_buffer_size=1, recovery_buffer_size=1,
+            is_global=True, synchronize_all_active_partitions=True, store="memory://",
+            on_changelog_event=on_change, help=help,
+        )
     )
+
+
+class Catalog:
+    """The item master as the engine reads it: items by SKU, and which kits use a component."""
+
+    def __init__(self) -> None:
+        self.kits: dict[str, list[tuple[str, int]]] = {}  # kit -> [(component, qty)]
+        self.used_in: dict[str, set[str]] = {}  # component -> kits
+
+    async def on_change(self, event: Any) -> None:
+        sku = event.message.key.decode()
+        for component, _ in self.kits.pop(sku, []):
+            self.used_in.get(component, set()).discard(sku)
+        item = _decode_item(event.message.value) if event.message.value else None
+        components = [(c["sku"], c["qty"]) for c in (item or {}).get("components", []) if c["qty"] > 0]
+        if components:
+            self.kits[sku] = components
+            for component, _ in components:
+                self.used_in.setdefault(component, set()).add(sku)
+
+
+class PolicyCache:
+    """The policies in force, decoded once per change of inventory.policies."""
+
+    def __init__(self) -> None:
+        self._policies: Policies | None = None
+
+    async def on_change(self, event: Any) -> None:
+        self._policies = None
+
+    def get(self) -> Policies:
+        if self._policies is None:
+            self._policies = decode_policies(dict(policies_table.items()))
+        return self._policies
+
+    def fingerprint(self) -> str:
+        return fingerprint(policies_table.items())
+
+
+catalog_index = Catalog()
+policy_cache = PolicyCache()
+catalog = upstream_table("catalog", topics.CATALOG, catalog_index.on_change, "SKU -> Item (Avro)")
+policies_table = upstream_table("policies", topics.POLICIES, policy_cache.on_change,
+                                "channel:NAME / location:NAME -> ChannelPolicy / LocationPolicy (Avro)")
+
+channel_state = app.Table(
+    "channel_state",
+    partitions=settings.partitions,
+    key_type=bytes,
+    value_type=bytes,
+    options=rocksdb_options(),
+    help="SKU -> SkuState (orjson): stock per location, kit components, each channel's output",
 )
 
 
