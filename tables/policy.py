@@ -75,11 +75,11 @@ def parse_policies(document: Any) -> Policies:
     _known("(document)", document, {"channels", "locations"})
     channels = {
         name: parse_channel(name, spec, f"channels.{name}")
-        for name, spec in _mapping("channels", document.get("channels") or {}).items()
+        for name, spec in _section(document, "channels", "channels").items()
     }
     locations = {
         name: parse_location(name, spec, f"locations.{name}")
-        for name, spec in _mapping("locations", document.get("locations") or {}).items()
+        for name, spec in _section(document, "locations", "locations").items()
     }
     return Policies(channels=channels, locations=locations)
 
@@ -100,11 +100,13 @@ def parse_channel(name: str, spec: Any, path: str) -> ChannelPolicy:
         raise PolicyError(f"{path}.locations", f"must be a non-empty list of locations, got {locations!r}")
     for i, location in enumerate(locations):
         _name(f"{path}.locations[{i}]", location)
+        if location in locations[:i]:
+            raise PolicyError(f"{path}.locations[{i}]", f"{location} is already in the group; it would count twice")
     rule = _rule(spec, path, ChannelRule())
     overrides = {
         sku: _rule(_known(f"{path}.overrides.{sku}", _mapping(f"{path}.overrides.{sku}", over), RULE_FIELDS),
                    f"{path}.overrides.{sku}", rule)
-        for sku, over in _mapping(f"{path}.overrides", spec.get("overrides") or {}).items()
+        for sku, over in _section(spec, "overrides", f"{path}.overrides").items()
     }
     interval = spec.get("publish_interval", DEFAULT_INTERVAL)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval <= 3600:
@@ -119,7 +121,7 @@ def parse_location(name: str, spec: Any, path: str) -> LocationPolicy:
     safety = _count(f"{path}.safety_stock", spec.get("safety_stock", 0))
     overrides = {
         sku: _count(f"{path}.overrides.{sku}", value)
-        for sku, value in _mapping(f"{path}.overrides", spec.get("overrides") or {}).items()
+        for sku, value in _section(spec, "overrides", f"{path}.overrides").items()
     }
     return LocationPolicy(name, safety, overrides)
 
@@ -142,6 +144,12 @@ def _rule(spec: Mapping[str, Any], path: str, base: ChannelRule) -> ChannelRule:
             raise PolicyError(f"{path}.include_incoming", f"must be true or false, got {spec['include_incoming']!r}")
         changes["include_incoming"] = spec["include_incoming"]
     return replace(base, **changes)
+
+
+def _section(spec: Mapping[str, Any], name: str, path: str) -> Mapping[str, Any]:
+    """An optional mapping: absent or empty (None in YAML) is nothing; anything else must map."""
+    value = spec.get(name)
+    return {} if value is None else _mapping(path, value)
 
 
 def _mapping(path: str, value: Any) -> Mapping[str, Any]:

@@ -83,7 +83,11 @@ class Catalog:
         for component, _ in self.kits.pop(sku, []):
             self.used_in.get(component, set()).discard(sku)
         item = _decode_item(event.message.value) if event.message.value else None
-        components = [(c["sku"], c["qty"]) for c in (item or {}).get("components", []) if c["qty"] > 0]
+        needs: dict[str, int] = {}  # a component listed twice needs both quantities per kit
+        for c in (item or {}).get("components", []):
+            if c["qty"] > 0:
+                needs[c["sku"]] = needs.get(c["sku"], 0) + c["qty"]
+        components = list(needs.items())
         if components:
             self.kits[sku] = components
             for component, _ in components:

@@ -242,9 +242,6 @@ def test_over_reserved_location_does_not_reduce_the_pool():
     assert available("S", channel, pol, st) == 4
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a location listed twice in a channel's group (locations: [DC1, DC1]) is accepted by "
-    "parse_policies and counted twice in the pool by explain(): 10 units at DC1 show as 20"))
 def test_location_listed_twice_is_rejected_or_counted_once():
     doc = {"channels": {"web": {"locations": ["DC1", "DC1"]}}}
     try:

@@ -409,35 +409,23 @@ def test_location_overrides_section_not_a_mapping(overrides):
     assert path_of({"locations": {"DC1": {"overrides": overrides}}}) == "locations.DC1.overrides"
 
 
-# `document.get("channels") or {}` (and the same for locations and both overrides sections)
-# turns any FALSY non-mapping into an empty mapping, so `channels: []`, `overrides: ""`,
-# `overrides: 0` or `overrides: false` are silently accepted as "nothing" instead of being
-# reported like `channels: [web]` is. None (an empty YAML value) is legitimately "nothing".
-FALSY_NOT_MAPPING = pytest.mark.xfail(
-    strict=True,
-    reason="falsy non-mappings ([], '', 0, false) pass the `or {}` in parse_policies/parse_channel/"
-           "parse_location and are accepted as empty instead of raising PolicyError")
-
-
-@FALSY_NOT_MAPPING
+# A falsy non-mapping (`channels: []`, `overrides: ""`, 0, false) is reported like
+# `channels: [web]` is; only None (an empty YAML value) means "nothing".
 @pytest.mark.parametrize("value", [[], "", 0, False], ids=repr)
 def test_falsy_channels_section_is_rejected(value):
     assert path_of({"channels": value}) == "channels"
 
 
-@FALSY_NOT_MAPPING
 @pytest.mark.parametrize("value", [[], "", 0, False], ids=repr)
 def test_falsy_locations_section_is_rejected(value):
     assert path_of({"locations": value}) == "locations"
 
 
-@FALSY_NOT_MAPPING
 @pytest.mark.parametrize("value", [[], "", 0, False], ids=repr)
 def test_falsy_channel_overrides_is_rejected(value):
     assert path_of(channel_doc(overrides=value)) == "channels.web.overrides"
 
 
-@FALSY_NOT_MAPPING
 @pytest.mark.parametrize("value", [[], "", 0, False], ids=repr)
 def test_falsy_location_overrides_is_rejected(value):
     assert path_of({"locations": {"DC1": {"overrides": value}}}) == "locations.DC1.overrides"
