@@ -21,9 +21,9 @@ from agents.dlq import dead_letter
 from streams import topics
 from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
-from streams.metrics import EVENTS
+from streams.metrics import DELTAS, EVENTS
 from tables.publishing import Delta, as_record
-from tables.sku_state import SkuState, apply_location, cause_of, due, recompute
+from tables.sku_state import SkuState, apply_location, cause_of, current, due, recompute
 from tables.store import catalog_index, channel_state, policy_cache
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,16 @@ async def store_and_publish(key: bytes, state: SkuState, deltas: Iterable[Delta]
         _pending.setdefault(partition, set()).add(key)
     else:
         _pending.get(partition, set()).discard(key)
+    await send_deltas(key, state.sku, deltas)
+
+
+async def send_deltas(key: bytes, sku: str, deltas: Iterable[Delta]) -> None:
     published_at = now_ms()
     codec = default_codec()
     for delta in deltas:
-        await delta_topic(delta.channel).send(key=key, value=codec.encode("AvailabilityDelta", as_record(state.sku, delta, published_at)))
+        direction = "first" if delta.previous is None else "down" if delta.available < delta.previous else "up"
+        DELTAS.labels(delta.channel, direction).inc()
+        await delta_topic(delta.channel).send(key=key, value=codec.encode("AvailabilityDelta", as_record(sku, delta, published_at)))
 
 
 async def settle(key: bytes, state: SkuState, partition: int, cause: tuple[str | None, str | None]) -> None:
@@ -93,7 +99,10 @@ async def on_location(message: Any) -> None:
         return
     state = load(message.key)
     if not apply_location(state, record):
+        # A repeat: Kafka redelivering after a crash, here or upstream. What it caused may not
+        # have reached the delta topics, so the current values go out again (same versions).
         EVENTS.labels(STAGE, "repeat").inc()
+        await send_deltas(message.key, state.sku, current(state))
         return
     EVENTS.labels(STAGE, "applied").inc()
     await settle(message.key, state, message.partition, (record["event_id"], record.get("correlation_id")))

@@ -5,3 +5,4 @@ from prometheus_client import Counter
 EVENTS = Counter("stockstream_events_total", "Records a stage processed, by outcome", ["stage", "outcome"])
 DEAD_LETTERS = Counter("stockstream_dead_letters_total", "Records sent to the DLQ", ["stage", "reason"])
 FLAGS = Counter("stockstream_flags_total", "Applied events that need an operator's eye", ["flag"])
+DELTAS = Counter("stockstream_deltas_total", "Availability deltas published", ["channel", "direction"])

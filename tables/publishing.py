@@ -16,6 +16,7 @@ from typing import Any
 @dataclass(slots=True)
 class ChannelOutput:
     published: int | None = None  # the last value on availability.<channel>
+    previous: int | None = None  # the one before it
     version: int = 0
     pending: int | None = None  # an increase waiting for its time
     due: int | None = None  # epoch ms when the pending increase goes out
@@ -56,7 +57,7 @@ def flush(out: ChannelOutput, channel: str, now_ms: int) -> Delta | None:
 
 
 def _publish(out: ChannelOutput, channel: str, value: int, cause: tuple[str | None, str | None]) -> Delta:
-    previous = out.published
+    previous = out.previous = out.published
     out.published = value
     out.version += 1
     out.pending = out.due = None

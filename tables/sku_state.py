@@ -88,6 +88,14 @@ def due(state: SkuState, now_ms: int) -> list[Delta]:
     return [d for name, out in state.outputs.items() if (d := flush(out, name, now_ms))]
 
 
+def current(state: SkuState) -> list[Delta]:
+    """What every channel shows now, as the deltas that last said it (to send again)."""
+    return [
+        Delta(name, out.published, out.previous, out.version, out.event_id, out.correlation_id)
+        for name, out in state.outputs.items() if out.published is not None and out.pending is None
+    ]
+
+
 def cause_of(state: SkuState) -> Cause:
     """The last event behind this SKU's stock, for deltas a policy change causes."""
     if not state.locations:
