@@ -44,6 +44,7 @@ _delta_topics: dict[str, Any] = {}
 # SKUs with a pending increase, per partition of channel_state; rebuilt by a scan of the
 # partition the first time it is ticked after an assignment (the pending state is durable).
 _pending: dict[int, set[bytes]] = {}
+_scanned: set[int] = set()
 
 
 def now_ms() -> int:
@@ -142,8 +143,9 @@ def partition_keys(partition: int) -> list[bytes]:
 
 
 async def flush_due(partition: int) -> None:
-    if partition not in _pending:
-        _pending[partition] = {k for k in partition_keys(partition) if load(k).has_pending()}
+    if partition not in _scanned:
+        _pending.setdefault(partition, set()).update(k for k in partition_keys(partition) if load(k).has_pending())
+        _scanned.add(partition)
     now = now_ms()
     for key in list(_pending[partition]):
         state = load(key)
@@ -189,10 +191,13 @@ async def tick() -> None:
     to each control partition this worker owns."""
     marker = orjson.dumps({"kind": "tick"})
     for tp in app.assignor.assigned_actives():
-        if tp.topic == CONTROL:
+        # Unscanned partitions get one tick (to find their pending increases), then only
+        # those with something pending.
+        if tp.topic == CONTROL and (tp.partition not in _scanned or _pending.get(tp.partition)):
             await control_topic.send(key=b"tick", value=marker, partition=tp.partition)
 
 
 @app.on_partitions_assigned.connect
 async def forget_pending_index(app: Any, assigned: Any, **kwargs: Any) -> None:
     _pending.clear()  # rebuilt per partition by the next tick's scan
+    _scanned.clear()

@@ -35,6 +35,21 @@ STORY: list[tuple[str, list[dict[str, Any]]]] = [
     ("cycle count finds 60", [{"type": "CycleCount", "qty": 60}]),
 ]
 COLUMNS = ("on_hand", "quarantined", "held", "reserved", "picked", "incoming", "ats")
+CHANNELS = ("web", "amazon")
+POLICIES = """\
+locations:
+  DC1: {safety_stock: 4}
+channels:
+  web:
+    locations: [DC1, DC2]
+    publish_interval: 0.5
+  amazon:
+    locations: [DC1]
+    buffer: 10
+    allocation_percent: 50
+    floor: 5
+    publish_interval: 0.5
+"""
 
 
 def run(settings: Settings) -> int:
@@ -44,7 +59,8 @@ def run(settings: Settings) -> int:
         print(f"no healthy worker at {base}: start one with `stockstream worker`")
         return 1
     _send(settings, topics.CATALOG, [{"sku": SKU, "uoms": {"CS": 12}}])
-    print(f"{'step':<44}{'loc':<5}" + "".join(f"{c:>12}" for c in COLUMNS))
+    _apply_policies(settings)
+    print(f"{'step':<44}{'loc':<5}" + "".join(f"{c:>12}" for c in COLUMNS) + "".join(f"{c:>9}" for c in CHANNELS))
     seq = 0
     for title, events in STORY:
         before = {loc: _position(base, loc) for loc in ("DC1", "DC2")}
@@ -55,12 +71,41 @@ def run(settings: Settings) -> int:
         _send(settings, topics.EVENTS, records)
         time.sleep(0.3)
         after = {loc: _wait_change(base, loc, before[loc]) for loc in ("DC1", "DC2")}
+        time.sleep(0.8)  # increases reach the channels after their 0.5 s interval
+        shown = _channels(base)
         for loc, position in after.items():
             if position and (position != before[loc] or loc == "DC1"):
-                print(f"{title if loc == 'DC1' else '':<44}{loc:<5}" + "".join(f"{position[c]:>12}" for c in COLUMNS))
+                channels = "".join(f"{shown.get(c, '-'):>9}" for c in CHANNELS) if loc == "DC1" else ""
+                print(f"{title if loc == 'DC1' else '':<44}{loc:<5}" + "".join(f"{position[c]:>12}" for c in COLUMNS) + channels)
                 title = ""
-    print(f"\nevery number above came from GET {base}/positions/{SKU}/<location>")
+    print(f"\npositions from GET {base}/positions/{SKU}/<location>; web and amazon from the deltas the")
+    print(f"channel stage published (GET {base}/availability/{SKU}); why amazon shows what it shows:")
+    print(f"GET {base}/availability/{SKU}/explain?channel=amazon")
     return 0
+
+
+def _apply_policies(settings: Settings) -> None:
+    import contextlib
+    import io
+    import tempfile
+
+    from streams.policies import apply
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
+        handle.write(POLICIES)
+        handle.flush()
+        with contextlib.redirect_stdout(io.StringIO()):
+            if apply(settings, handle.name):
+                raise SystemExit("could not apply the demo policies")
+
+
+def _channels(base: str) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"{base}/availability/{SKU}", timeout=5) as response:
+            body = json.loads(response.read())
+    except (urllib.error.URLError, OSError):
+        return {}
+    return {name: c["available"] for name, c in body["channels"].items()}
 
 
 def _event(run_id: str, seq: int, spec: dict[str, Any]) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def create_topic_specs(settings: Settings, specs: list[topics.TopicSpec], quiet:
             settings.topic(spec.name),
             num_partitions=spec.partitions or settings.partitions,
             replication_factor=settings.replication_factor,
-            config={"cleanup.policy": "compact"} if spec.compacted else {},
+            config=topic_config(spec),
         )
         for spec in specs
     ]
@@ -78,6 +78,13 @@ def create_topic_specs(settings: Settings, specs: list[topics.TopicSpec], quiet:
                 failed += 1
                 print(f"failed  {name}: {err.args[0].str()}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def topic_config(spec: topics.TopicSpec) -> dict[str, str]:
+    config = {"cleanup.policy": "compact"} if spec.compacted else {}
+    if spec.retention_ms is not None:
+        config["retention.ms"] = str(spec.retention_ms)
+    return config
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 30) -> list[tuple[bytes | None, bytes | None]]:

@@ -32,6 +32,7 @@ class TopicSpec:
     partitions: int | None = None
     # Written by upstream systems (stockstream produce may write it), not by the engine.
     upstream: bool = False
+    retention_ms: int | None = None  # None: the broker's default
 
 
 def _by_sku(record: Record) -> str:
@@ -52,7 +53,7 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(DLQ, None),
         TopicSpec(DRIFT, None),
         TopicSpec(COMPONENTS, None),
-        TopicSpec(CONTROL, None),
+        TopicSpec(CONTROL, None, retention_ms=3_600_000),  # markers matter for seconds
     )
 }
 
