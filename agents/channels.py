@@ -117,7 +117,12 @@ async def on_component(message: Any) -> None:
         await dead_letter(message, STAGE, "decode", f"not a component update: {err}")
         return
     state = load(message.key)
+    if state.component_offset is not None and message.offset <= state.component_offset:
+        EVENTS.labels(STAGE, "repeat").inc()
+        await send_deltas(message.key, state.sku, current(state))
+        return
     state.components[component] = values
+    state.component_offset = message.offset
     EVENTS.labels(STAGE, "component").inc()
     await settle(message.key, state, message.partition, (update.get("event_id"), update.get("correlation_id")))
 
@@ -129,10 +134,12 @@ async def on_control(message: Any) -> None:
     except (orjson.JSONDecodeError, KeyError, TypeError) as err:
         await dead_letter(message, STAGE, "decode", f"not a control marker: {err}")
         return
+    if message.partition not in _scanned:
+        await scan(message.partition, message.offset)
     if kind == "tick":
-        await flush_due(message.partition)
+        await flush_due(message.partition, message.offset)
     elif kind == "policies":
-        await republish(message.partition, marker.get("fingerprint"))
+        await republish(message.partition, message.offset, marker.get("fingerprint"))
 
 
 def partition_keys(partition: int) -> list[bytes]:
@@ -142,19 +149,33 @@ def partition_keys(partition: int) -> list[bytes]:
     return [key for key in db.keys() if key != store.offset_key]  # Faust keeps its offset there
 
 
-async def flush_due(partition: int) -> None:
-    if partition not in _scanned:
-        _pending.setdefault(partition, set()).update(k for k in partition_keys(partition) if load(k).has_pending())
-        _scanned.add(partition)
+async def scan(partition: int, first_offset: int) -> None:
+    """The first control record of a partition after an assignment: find the pending
+    increases, and send again what uncommitted control records (from first_offset on, so
+    redelivered now) changed before a crash, since those deltas may not have reached Kafka."""
+    pending = _pending.setdefault(partition, set())
+    for n, key in enumerate(partition_keys(partition)):
+        state = load(key)
+        if state.has_pending():
+            pending.add(key)
+        if state.control_offset is not None and state.control_offset >= first_offset:
+            await send_deltas(key, state.sku, current(state))
+        if n % 200 == 199:
+            await asyncio.sleep(0)
+    _scanned.add(partition)
+
+
+async def flush_due(partition: int, offset: int) -> None:
     now = now_ms()
-    for key in list(_pending[partition]):
+    for key in list(_pending.get(partition, ())):
         state = load(key)
         deltas = due(state, now)
         if deltas:
+            state.control_offset = offset
             await store_and_publish(key, state, deltas, partition)
 
 
-async def republish(partition: int, wanted: str | None) -> None:
+async def republish(partition: int, offset: int, wanted: str | None) -> None:
     deadline = time.monotonic() + POLICY_WAIT_SECONDS
     while wanted and policy_cache.fingerprint() != wanted and time.monotonic() < deadline:
         await asyncio.sleep(0.1)  # our copy of inventory.policies is catching up
@@ -163,6 +184,7 @@ async def republish(partition: int, wanted: str | None) -> None:
                     partition, POLICY_WAIT_SECONDS)
     for n, key in enumerate(partition_keys(partition)):
         state = load(key)
+        state.control_offset = offset
         await settle(key, state, partition, cause_of(state))
         if n % 200 == 199:
             await asyncio.sleep(0)  # let the loop breathe on a big partition

@@ -17,7 +17,7 @@ from streams import topics
 from streams.kafka import encode_lines, send
 from streams.settings import Settings
 
-SKU = "DEMO-1"
+SKU = "DEMO"
 STORY: list[tuple[str, list[dict[str, Any]]]] = [
     ("ERP receives 10 cases (12 each) at DC1", [{"type": "Receipt", "qty": 10, "uom": "CS"}]),
     ("web store reserves 30 for order o-1", [{"type": "ReserveRequested", "qty": 30, "reservation_id": "r1",
@@ -53,7 +53,9 @@ channels:
 
 
 def run(settings: Settings) -> int:
+    global SKU
     run_id = uuid.uuid4().hex[:6]
+    SKU = f"DEMO-{run_id}"  # a SKU of its own: every run starts from nothing
     base = f"http://{settings.web_host}:{settings.web_port}"
     if not _wait_healthy(base):
         print(f"no healthy worker at {base}: start one with `stockstream worker`")

@@ -28,6 +28,11 @@ class SkuState:
     # component sku -> channel -> what that channel may sell of it (kits only)
     components: dict[str, dict[str, int]] = field(default_factory=dict)
     outputs: dict[str, ChannelOutput] = field(default_factory=dict)
+    # Offsets of the last availability.components and availability.control records that
+    # changed this state: one at or below them again is a redelivery after a crash, whose
+    # deltas may never have been sent.
+    component_offset: int | None = None
+    control_offset: int | None = None
 
     def stock(self) -> dict[str, LocationStock]:
         return {loc: LocationStock(**{b: rec.get(b, 0) for b in BUCKETS}) for loc, rec in self.locations.items()}
