@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from agents import answers
 from agents.dlq import dead_letter
 from streams import topics
 from streams.app import app, settings
@@ -82,6 +83,8 @@ async def process(message: Any) -> None:
         return
     positions[key] = position.to_bytes()
     EVENTS.labels(STAGE, outcome.status).inc()
+    if outcome.answer is not None:
+        answers.answer(event["event_id"], {**outcome.answer, "location": event["location"]})
     for flag in outcome.flags:
         FLAGS.labels(flag).inc()
     if outcome.status == DUPLICATE:

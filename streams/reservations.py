@@ -1,0 +1,194 @@
+"""POST /reservations: "can I have these units?", answered synchronously and never wrong.
+
+A request is logged as a ReserveRequested event on inventory.events (key SKU@LOCATION) by the
+worker that owns that position, and answered only once the location agent has applied it, so
+it is ordered with every other event of the position and a replay of the log reproduces every
+decision. A request for another worker's position is forwarded to it. The event id is derived
+from the reservation id and the location, so a retry is the same event: it gets the first
+answer. Without a location the channel's location group is tried best-first (highest ats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+import orjson
+from faust import web
+
+from agents import answers
+from agents.locations import events_topic
+from streams import auth
+from streams.app import app, settings
+from streams.codec import default_codec
+from tables.events import position_key
+from tables.position import Position
+from tables.requests import RequestError, ReservationRequest, parse_request, plan
+from tables.store import policy_cache, positions
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+ANSWER_TIMEOUT = 10.0
+FORWARDED = "X-Stockstream-Forwarded"
+
+
+class Retry(Exception):
+    """The position's owner cannot answer now (rebalance, or not reachable): 503."""
+
+
+def reply(view: web.View, status: int, body: dict[str, Any]) -> web.Response:
+    return view.json(body, status=status)
+
+
+def event_id_for(reservation_id: str, location: str) -> str:
+    return f"reserve:{reservation_id}@{location}"
+
+
+async def read_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if len(raw) > MAX_BODY:
+        raise RequestError("(body)", f"is larger than {MAX_BODY} bytes")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise RequestError("(body)", f"is not JSON: {err}") from None
+
+
+@app.page("/reservations")
+class ReservationsView(web.View):
+    async def post(self, request: web.Request) -> web.Response:
+        try:
+            auth.check(request.headers.get("Authorization"), settings.tokens(), auth.RESERVE)
+        except auth.Denied as denied:
+            return reply(self, denied.status, {"error": str(denied)})
+        try:
+            wanted = parse_request(await read_body(request))
+        except RequestError as err:
+            return reply(self, 400, {"error": str(err), "field": err.field})
+        channel = policy_cache.get().channels.get(wanted.channel)
+        if channel is None:
+            return reply(self, 400, {"error": f"channel: no channel {wanted.channel!r} in the policies in force",
+                                     "field": "channel"})
+        if wanted.location is not None and wanted.location not in channel.locations:
+            return reply(self, 409, {"status": "rejected", "reservation_id": wanted.reservation_id,
+                                     "reason": f"channel {wanted.channel} does not sell from {wanted.location} "
+                                               f"(its locations: {', '.join(channel.locations)})"})
+        try:
+            if wanted.location is not None or request.headers.get(FORWARDED):
+                result = await reserve_at(request, wanted, wanted.location, wanted.qty)
+                return respond(self, wanted, [result])
+            return respond(self, wanted, await source(request, wanted, channel.locations))
+        except Retry as why:
+            return reply(self, 503, {"status": "retry", "reservation_id": wanted.reservation_id,
+                                     "reason": str(why)})
+
+
+def respond(view: web.View, wanted: ReservationRequest, results: list[dict[str, Any]]) -> web.Response:
+    accepted = [r for r in results if r["decision"] == "accepted"]
+    if accepted:
+        return reply(view, 201, {
+            "status": "accepted", "reservation_id": wanted.reservation_id,
+            "qty": sum(r["qty"] for r in accepted),
+            "allocations": [{"location": r["location"], "qty": r["qty"]} for r in accepted],
+        })
+    return reply(view, 409, {
+        "status": "rejected", "reservation_id": wanted.reservation_id, "reason": "not enough available to sell",
+        "available": {r["location"]: r.get("ats", 0) for r in results},
+    })
+
+
+async def source(request: web.Request, wanted: ReservationRequest, locations: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Best-first over the channel's locations; with allow_partial, split across them."""
+    available = [(loc, await ats_at(wanted.sku, loc)) for loc in locations]
+    results: list[dict[str, Any]] = []
+    for location, qty in plan(wanted.qty, available, wanted.allow_partial):
+        result = await reserve_at(request, wanted, location, qty)
+        results.append(result)
+        if result["decision"] == "accepted" and not wanted.allow_partial:
+            return results
+    if not results:
+        results = [{"decision": "rejected", "location": loc, "qty": wanted.qty, "ats": ats} for loc, ats in available]
+    return results
+
+
+async def ats_at(sku: str, location: str) -> int:
+    """The position's ats, from whichever worker owns it."""
+    key = position_key(sku, location).encode()
+    if owns(key):
+        raw = positions.get(key)
+        if raw is None:
+            return 0
+        position = Position.from_bytes(raw)
+        position.safety_stock = policy_cache.get().safety_stock(location, sku)
+        return position.ats
+    status, body = await call_owner("GET", key, f"/positions/{sku}/{location}", None, {})
+    return body.get("ats", 0) if status == 200 else 0
+
+
+def owns(key: bytes) -> bool:
+    try:
+        url = app.router.key_store(positions.name, key)
+    except KeyError:
+        raise Retry("no worker owns this position right now") from None
+    mine = app.conf.canonical_url
+    return (url.host, url.port) == (mine.host, mine.port)
+
+
+async def reserve_at(request: web.Request, wanted: ReservationRequest, location: str, qty: int) -> dict[str, Any]:
+    key = position_key(wanted.sku, location).encode()
+    if not owns(key):
+        if request.headers.get(FORWARDED):
+            raise Retry("this worker no longer owns the position")
+        body = {**_body(wanted), "location": location, "qty": qty}
+        status, answer = await call_owner("POST", key, "/reservations", body,
+                                          {"Authorization": request.headers.get("Authorization", ""), FORWARDED: "1"})
+        if status == 201:
+            return {"decision": "accepted", "location": location, "qty": answer["qty"]}
+        if status == 409:
+            return {"decision": "rejected", "location": location, "qty": qty,
+                    "ats": answer.get("available", {}).get(location, 0)}
+        raise Retry(answer.get("reason") or answer.get("error") or f"owner answered {status}")
+    event_id = event_id_for(wanted.reservation_id, location)
+    waiting = answers.expect(event_id)
+    await events_topic.send(key=key, value=default_codec().encode("InventoryEvent", _event(wanted, location, qty, event_id)))
+    try:
+        return await asyncio.wait_for(waiting, ANSWER_TIMEOUT)
+    except asyncio.TimeoutError:
+        answers.forget(event_id)
+        raise Retry("the position's owner did not answer in time") from None
+
+
+async def call_owner(method: str, key: bytes, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+    try:
+        url = app.router.key_store(positions.name, key)
+    except KeyError:
+        raise Retry("no worker owns this position right now") from None
+    try:
+        async with app.http_client.request(method, url.with_path(path), data=orjson.dumps(body) if body else None,
+                                           headers={**headers, "Content-Type": "application/json"},
+                                           timeout=aiohttp.ClientTimeout(total=ANSWER_TIMEOUT + 5)) as response:
+            return response.status, orjson.loads(await response.read() or b"{}")
+    except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as err:
+        raise Retry(f"the position's owner is not reachable: {type(err).__name__}") from None
+
+
+def _body(wanted: ReservationRequest) -> dict[str, Any]:
+    return {k: v for k, v in wanted.__dict__.items() if v is not None}
+
+
+def _event(wanted: ReservationRequest, location: str, qty: int, event_id: str) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    expires = (datetime.fromtimestamp(time.time() + wanted.ttl_seconds, tz=timezone.utc)
+               if wanted.ttl_seconds else None)
+    return {
+        "event_id": event_id, "type": "ReserveRequested", "sku": wanted.sku, "location": location,
+        "qty": qty, "uom": "EA", "source": "api", "source_seq": None, "occurred_at": now,
+        "correlation_id": wanted.order_id, "reason": None, "reservation_id": wanted.reservation_id,
+        "channel": wanted.channel, "order_id": wanted.order_id, "expires_at": expires,
+        "disposition": None, "from_disposition": None, "to_location": None, "from_location": None,
+    }

@@ -1,0 +1,88 @@
+"""Checking a reservation request from an order capture system (POST /reservations).
+Pure: every bad input is a RequestError naming the field, answered 400."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+MAX_ID = 128
+MAX_TTL_SECONDS = 30 * 24 * 3600
+
+
+class RequestError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    reservation_id: str
+    sku: str
+    qty: int
+    channel: str
+    order_id: str
+    location: str | None = None
+    ttl_seconds: int | None = None
+    allow_partial: bool = False
+
+
+FIELDS = {"reservation_id", "sku", "location", "qty", "channel", "order_id", "ttl_seconds", "allow_partial"}
+
+
+def parse_request(body: Any) -> ReservationRequest:
+    if not isinstance(body, dict):
+        raise RequestError("(body)", "must be a JSON object")
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise RequestError(unknown[0], "is not a field of a reservation request")
+    values = {name: _name(body, name) for name in ("reservation_id", "sku", "channel", "order_id")}
+    location = body.get("location")
+    if location is not None:
+        location = _name(body, "location")
+        if "@" in location:
+            raise RequestError("location", "must not contain '@'")
+    qty = body.get("qty")
+    if qty is None:
+        raise RequestError("qty", "is required")
+    if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
+        raise RequestError("qty", f"must be a whole number above 0, got {qty!r}")
+    ttl = body.get("ttl_seconds")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL_SECONDS):
+        raise RequestError("ttl_seconds", f"must be whole seconds from 1 to {MAX_TTL_SECONDS}, got {ttl!r}")
+    partial = body.get("allow_partial", False)
+    if not isinstance(partial, bool):
+        raise RequestError("allow_partial", f"must be true or false, got {partial!r}")
+    return ReservationRequest(location=location, qty=qty, ttl_seconds=ttl, allow_partial=partial, **values)
+
+
+def _name(body: dict, name: str) -> str:
+    value = body.get(name)
+    if value is None:
+        raise RequestError(name, "is required")
+    if not isinstance(value, str) or not value.strip():
+        raise RequestError(name, f"must be a non-empty string, got {value!r}")
+    if len(value) > MAX_ID:
+        raise RequestError(name, f"must be at most {MAX_ID} characters")
+    return value
+
+
+def plan(qty: int, available: list[tuple[str, int]], allow_partial: bool) -> list[tuple[str, int]]:
+    """Which locations to ask, best first (highest ats), and for how much.
+
+    Without allow_partial every location with enough is a candidate for the whole quantity, in
+    order; the caller tries them one by one until one accepts. With it, the quantity is split
+    over the locations in order, each asked for what it has, until the quantity is covered.
+    """
+    ranked = sorted(available, key=lambda pair: (-pair[1], pair[0]))
+    if not allow_partial:
+        return [(location, qty) for location, ats in ranked if ats >= qty]
+    asks, left = [], qty
+    for location, ats in ranked:
+        if left <= 0:
+            break
+        if ats > 0:
+            asks.append((location, min(ats, left)))
+            left -= min(ats, left)
+    return asks
