@@ -1,0 +1,88 @@
+"""POST /reservations on the real broker: answered after the location agent applied it,
+idempotent by reservation id, forwarded to the owner, never more than the stock."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.integration.harness import STOCKSTREAM, wait_for
+
+AT = "2026-11-25T10:00:00Z"
+TOKEN = "it-token"
+POLICIES = "channels:\n  web:\n    locations: [DC1, DC2]\n"
+
+
+def post(port: int, body, token: str | None = TOKEN) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/reservations", method="POST",
+                                     data=json.dumps(body).encode() if not isinstance(body, bytes) else body,
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def reserve(rid: str, qty: int, location: str | None = "DC1", **extra) -> dict:
+    body = {"reservation_id": rid, "sku": "SKU-R", "qty": qty, "channel": "web", "order_id": f"o-{rid}", **extra}
+    if location:
+        body["location"] = location
+    return body
+
+
+def setup(deployment, tmp_path, stock: dict[str, int]):
+    deployment.env["STOCKSTREAM_API_TOKENS"] = json.dumps({TOKEN: ["reserve"]})
+    (tmp_path / "p.yaml").write_text(POLICIES)
+    done = subprocess.run([STOCKSTREAM, "policies", "apply", str(tmp_path / "p.yaml")], env=deployment.env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    deployment.produce([{"event_id": f"stock-{loc}", "type": "Receipt", "sku": "SKU-R", "location": loc,
+                         "qty": qty, "source": "wms", "occurred_at": AT} for loc, qty in stock.items()])
+
+
+def test_reservations_are_answered_once_applied_and_idempotent(deployment, tmp_path):
+    setup(deployment, tmp_path, {"DC1": 10, "DC2": 4})
+    worker = deployment.worker()
+    wait_for(lambda: worker.position("SKU-R", "DC2"), 60, "stock applied")
+
+    assert post(worker.port, reserve("r1", 6)) == (201, {"status": "accepted", "reservation_id": "r1", "qty": 6,
+                                                        "allocations": [{"location": "DC1", "qty": 6}]})
+    assert post(worker.port, reserve("r1", 6))[0] == 201  # a retry gets the first answer
+    status, body = post(worker.port, reserve("r2", 5))
+    assert status == 409 and body["available"] == {"DC1": 4}
+    status, body = post(worker.port, reserve("r2", 5))
+    assert status == 409  # the first answer again, though nothing changed since
+    status, body = post(worker.port, reserve("r3", 6, location=None, allow_partial=True))
+    assert status == 201 and body["allocations"] == [{"location": "DC1", "qty": 4}, {"location": "DC2", "qty": 2}]
+    dc1 = worker.position("SKU-R", "DC1")
+    assert (dc1["reserved"], dc1["ats"]) == (10, 0)
+
+    assert post(worker.port, reserve("r4", 1, location="DC7"))[0] == 409  # not one of web's locations
+    assert post(worker.port, reserve("r5", 0))[0] == 400
+    assert post(worker.port, b"{not json")[0] == 400
+    assert post(worker.port, reserve("r6", 1), token=None)[0] == 401
+    assert post(worker.port, reserve("r6", 1), token="wrong")[0] == 401
+    assert post(worker.port, {**reserve("r7", 1), "channel": "fax"})[1]["field"] == "channel"
+
+
+def test_concurrent_requests_through_two_workers_never_oversell(deployment, tmp_path):
+    setup(deployment, tmp_path, {"DC1": 40})
+    first, second = deployment.worker("w1"), deployment.worker("w2")
+    wait_for(lambda: first.position("SKU-R", "DC1"), 60, "stock applied")
+
+    def attempt(n: int) -> int:
+        port = (first, second)[n % 2].port
+        for _ in range(20):  # clients retry 503 with the same reservation id
+            status, _ = post(port, reserve(f"c{n}", 1))
+            if status != 503:
+                return status
+        return 503
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(attempt, range(120)))
+    assert statuses.count(201) == 40 and statuses.count(409) == 80
+    assert first.position("SKU-R", "DC1")["reserved"] == 40
