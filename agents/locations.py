@@ -83,8 +83,9 @@ async def process(message: Any) -> None:
         return
     positions[key] = position.to_bytes()
     EVENTS.labels(STAGE, outcome.status).inc()
-    if outcome.answer is not None:
-        answers.answer(event["event_id"], {**outcome.answer, "location": event["location"]})
+    # Whoever waits for this event (an HTTP request that logged it) gets its outcome.
+    answers.answer(event["event_id"], {**(outcome.answer or {}), "status": outcome.status,
+                                       "location": event["location"]})
     for flag in outcome.flags:
         FLAGS.labels(flag).inc()
     if outcome.status == DUPLICATE:

@@ -22,15 +22,17 @@ from faust import web
 
 from agents import answers
 from agents.locations import events_topic
-from streams import auth
+from streams import auth, topics
 from streams.app import app, settings
 from streams.codec import default_codec
 from tables.events import position_key
 from tables.position import Position
 from tables.requests import RequestError, ReservationRequest, parse_request, plan
-from tables.store import policy_cache, positions
+from tables.store import policy_cache, positions, reservation_index
 
 log = logging.getLogger(__name__)
+
+index_topic = app.topic(settings.topic(topics.RESERVATIONS), key_serializer="raw", value_serializer="raw")
 
 MAX_BODY = 64 * 1024
 ANSWER_TIMEOUT = 10.0
@@ -80,12 +82,127 @@ class ReservationsView(web.View):
                                                f"(its locations: {', '.join(channel.locations)})"})
         try:
             if wanted.location is not None or request.headers.get(FORWARDED):
-                result = await reserve_at(request, wanted, wanted.location, wanted.qty)
-                return respond(self, wanted, [result])
-            return respond(self, wanted, await source(request, wanted, channel.locations))
+                results = [await reserve_at(request, wanted, wanted.location, wanted.qty)]
+            else:
+                results = await source(request, wanted, channel.locations)
+            if not request.headers.get(FORWARDED):
+                await remember(wanted, results)
+            return respond(self, wanted, results)
         except Retry as why:
             return reply(self, 503, {"status": "retry", "reservation_id": wanted.reservation_id,
                                      "reason": str(why)})
+
+
+async def remember(wanted: ReservationRequest, results: list[dict[str, Any]]) -> None:
+    """Index where an accepted reservation holds units (for GET and DELETE by id)."""
+    held = {r["location"]: r["qty"] for r in results if r["decision"] == "accepted"}
+    if held:
+        await index_topic.send(key=wanted.reservation_id.encode(), value=orjson.dumps({
+            "sku": wanted.sku, "channel": wanted.channel, "order_id": wanted.order_id, "allocations": held}))
+
+
+async def find(reservation_id: str, wait: float = 2.0) -> dict[str, Any] | None:
+    """The index entry; a reservation accepted a moment ago may take that long to arrive."""
+    deadline = time.monotonic() + wait
+    while True:
+        raw = reservation_index.get(reservation_id.encode())
+        if raw is not None or time.monotonic() >= deadline:
+            return orjson.loads(raw) if raw is not None else None
+        await asyncio.sleep(0.05)
+
+
+@app.page("/reservations/{reservation_id}")
+class ReservationView(web.View):
+    async def get(self, request: web.Request, reservation_id: str) -> web.Response:
+        entry = await find(reservation_id)
+        if entry is None:
+            return reply(self, 404, {"error": f"no accepted reservation {reservation_id!r}"})
+        allocations = []
+        try:
+            for location, qty in entry["allocations"].items():
+                key = position_key(entry["sku"], location).encode()
+                path = f"/positions/{entry['sku']}/{location}/reservations/{reservation_id}"
+                status, held = (200, held_at(key, reservation_id)) if owns(key) else \
+                    await call_owner("GET", key, path, None, {})
+                allocations.append({"location": location, "qty": qty, **(held if status == 200 else {})})
+        except Retry as why:
+            return reply(self, 503, {"status": "retry", "reason": str(why)})
+        state = "open" if any(a.get("state") == "open" for a in allocations) else "closed"
+        return reply(self, 200, {"reservation_id": reservation_id, "state": state, **entry, "allocations": allocations})
+
+    async def delete(self, request: web.Request, reservation_id: str) -> web.Response:
+        try:
+            auth.check(request.headers.get("Authorization"), settings.tokens(), auth.RESERVE)
+        except auth.Denied as denied:
+            return reply(self, denied.status, {"error": str(denied)})
+        entry = await find(reservation_id)
+        if entry is None:
+            return reply(self, 404, {"error": f"no accepted reservation {reservation_id!r}"})
+        try:
+            for location in entry["allocations"]:
+                await release_at(request, reservation_id, entry["sku"], location)
+        except Retry as why:
+            return reply(self, 503, {"status": "retry", "reservation_id": reservation_id, "reason": str(why)})
+        return reply(self, 200, {"status": "released", "reservation_id": reservation_id})
+
+
+@app.page("/positions/{sku}/{location}/reservations/{reservation_id}")
+class HeldView(web.View):
+    """A reservation as one position holds it (for GET /reservations/{id} across workers)."""
+
+    async def get(self, request: web.Request, sku: str, location: str, reservation_id: str) -> web.Response:
+        key = position_key(sku, location).encode()
+        if not owns(key):
+            return reply(self, 503, {"status": "retry", "reason": "this worker does not own the position"})
+        return reply(self, 200, held_at(key, reservation_id))
+
+
+def held_at(key: bytes, reservation_id: str) -> dict[str, Any]:
+    raw = positions.get(key)
+    position = Position.from_bytes(raw) if raw else None
+    open_one = position.reservations.get(reservation_id) if position else None
+    if open_one is not None:
+        return {"state": "open", "unpicked": open_one.unpicked, "picked": open_one.picked,
+                "expires_at": open_one.expires_at}
+    return {"state": "closed", "unpicked": 0, "picked": 0}
+
+
+@app.page("/positions/{sku}/{location}/reservations/{reservation_id}/release")
+class ReleaseView(web.View):
+    """Release what a position holds for a reservation (DELETE /reservations/{id}, forwarded)."""
+
+    async def post(self, request: web.Request, sku: str, location: str, reservation_id: str) -> web.Response:
+        try:
+            auth.check(request.headers.get("Authorization"), settings.tokens(), auth.RESERVE)
+            await release_at(request, reservation_id, sku, location)
+        except auth.Denied as denied:
+            return reply(self, denied.status, {"error": str(denied)})
+        except Retry as why:
+            return reply(self, 503, {"status": "retry", "reason": str(why)})
+        return reply(self, 200, {"status": "released"})
+
+
+async def release_at(request: web.Request, reservation_id: str, sku: str, location: str) -> None:
+    """Log a ReservationReleased at the position's owner and wait until it is applied."""
+    key = position_key(sku, location).encode()
+    if not owns(key):
+        if request.headers.get(FORWARDED):
+            raise Retry("this worker no longer owns the position")
+        status, answer = await call_owner("POST", key, f"/positions/{sku}/{location}/reservations/{reservation_id}/release",
+                                          None, {"Authorization": request.headers.get("Authorization", ""), FORWARDED: "1"})
+        if status != 200:
+            raise Retry(answer.get("reason") or answer.get("error") or f"owner answered {status}")
+        return
+    event_id = f"release:{reservation_id}@{location}"
+    waiting = answers.expect(event_id)
+    event = {**_event_base(sku, location, event_id, None), "type": "ReservationReleased",
+             "reservation_id": reservation_id}
+    await events_topic.send(key=key, value=default_codec().encode("InventoryEvent", event))
+    try:
+        await asyncio.wait_for(waiting, ANSWER_TIMEOUT)
+    except asyncio.TimeoutError:
+        answers.forget(event_id)
+        raise Retry("the position's owner did not answer in time") from None
 
 
 def respond(view: web.View, wanted: ReservationRequest, results: list[dict[str, Any]]) -> web.Response:
@@ -181,14 +298,20 @@ def _body(wanted: ReservationRequest) -> dict[str, Any]:
     return {k: v for k, v in wanted.__dict__.items() if v is not None}
 
 
+def _event_base(sku: str, location: str, event_id: str, qty: int | None) -> dict[str, Any]:
+    return {
+        "event_id": event_id, "sku": sku, "location": location, "qty": qty, "uom": "EA", "source": "api",
+        "source_seq": None, "occurred_at": datetime.now(timezone.utc), "correlation_id": None, "reason": None,
+        "reservation_id": None, "channel": None, "order_id": None, "expires_at": None, "disposition": None,
+        "from_disposition": None, "to_location": None, "from_location": None,
+    }
+
+
 def _event(wanted: ReservationRequest, location: str, qty: int, event_id: str) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
     expires = (datetime.fromtimestamp(time.time() + wanted.ttl_seconds, tz=timezone.utc)
                if wanted.ttl_seconds else None)
     return {
-        "event_id": event_id, "type": "ReserveRequested", "sku": wanted.sku, "location": location,
-        "qty": qty, "uom": "EA", "source": "api", "source_seq": None, "occurred_at": now,
-        "correlation_id": wanted.order_id, "reason": None, "reservation_id": wanted.reservation_id,
+        **_event_base(wanted.sku, location, event_id, qty), "type": "ReserveRequested",
+        "correlation_id": wanted.order_id, "reservation_id": wanted.reservation_id,
         "channel": wanted.channel, "order_id": wanted.order_id, "expires_at": expires,
-        "disposition": None, "from_disposition": None, "to_location": None, "from_location": None,
     }

@@ -118,6 +118,15 @@ catalog = upstream_table("catalog", topics.CATALOG, catalog_index.on_change, "SK
 policies_table = upstream_table("policies", topics.POLICIES, policy_cache.on_change,
                                 "channel:NAME / location:NAME -> ChannelPolicy / LocationPolicy (Avro)")
 
+async def _nothing_to_index(event: Any) -> None:
+    return None
+
+
+# reservation id -> {"sku", "channel", "order_id", "allocations": {location: qty}}: where a
+# reservation holds units, so GET and DELETE /reservations/{id} find its positions.
+reservation_index = upstream_table("reservations", topics.RESERVATIONS, _nothing_to_index,
+                                   "reservation id -> its SKU and locations (JSON)")
+
 channel_state = app.Table(
     "channel_state",
     partitions=settings.partitions,

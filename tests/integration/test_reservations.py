@@ -86,3 +86,32 @@ def test_concurrent_requests_through_two_workers_never_oversell(deployment, tmp_
         statuses = list(pool.map(attempt, range(120)))
     assert statuses.count(201) == 40 and statuses.count(409) == 80
     assert first.position("SKU-R", "DC1")["reserved"] == 40
+
+
+def call(port: int, method: str, path: str, token: str | None = TOKEN) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_a_reservation_can_be_read_and_released_by_its_id_from_any_worker(deployment, tmp_path):
+    setup(deployment, tmp_path, {"DC1": 3, "DC2": 5})
+    first, second = deployment.worker("w1"), deployment.worker("w2")
+    wait_for(lambda: first.position("SKU-R", "DC2"), 60, "stock applied")
+    status, body = post(first.port, reserve("split", 7, location=None, allow_partial=True))
+    assert status == 201 and body["qty"] == 7
+
+    for worker in (first, second):
+        status, held = call(worker.port, "GET", "/reservations/split")
+        assert status == 200 and held["state"] == "open" and held["sku"] == "SKU-R"
+        assert {a["location"]: (a["qty"], a["unpicked"]) for a in held["allocations"]} == {"DC2": (5, 5), "DC1": (2, 2)}
+    assert call(second.port, "DELETE", "/reservations/split", token=None)[0] == 401
+    assert call(second.port, "DELETE", "/reservations/split") == (200, {"status": "released", "reservation_id": "split"})
+    assert call(first.port, "GET", "/reservations/split")[1]["state"] == "closed"
+    assert first.position("SKU-R", "DC1")["reserved"] == 0 and first.position("SKU-R", "DC2")["reserved"] == 0
+    assert call(first.port, "DELETE", "/reservations/split")[0] == 200  # releasing again changes nothing
+    assert call(first.port, "GET", "/reservations/never")[0] == 404
