@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from agents import answers
+from agents import answers, expiry
 from agents.dlq import dead_letter
-from streams import topics
+from agents.topics import events_topic, locations_topic
 from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
 from streams.metrics import EVENTS, FLAGS
@@ -26,14 +26,6 @@ from tables.store import item_for, policy_cache, positions
 log = logging.getLogger(__name__)
 STAGE = "locations"
 
-events_topic = app.topic(
-    settings.topic(topics.EVENTS), partitions=settings.partitions,
-    key_serializer="raw", value_serializer="raw",
-)
-locations_topic = app.topic(
-    settings.topic(topics.LOCATIONS), partitions=settings.partitions,
-    key_serializer="raw", value_serializer="raw",
-)
 
 
 class Refused(Exception):
@@ -82,6 +74,7 @@ async def process(message: Any) -> None:
         await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
         return
     positions[key] = position.to_bytes()
+    expiry.watch(message.partition, key, position)
     EVENTS.labels(STAGE, outcome.status).inc()
     # Whoever waits for this event (an HTTP request that logged it) gets its outcome.
     answers.answer(event["event_id"], {**(outcome.answer or {}), "status": outcome.status,

@@ -21,7 +21,7 @@ import orjson
 from faust import web
 
 from agents import answers
-from agents.locations import events_topic
+from agents.topics import events_topic
 from streams import auth, topics
 from streams.app import app, settings
 from streams.codec import default_codec

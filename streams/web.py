@@ -7,6 +7,7 @@ there (Faust's router), and answered 503 while no worker owns it (a rebalance).
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from faust import web
@@ -132,6 +133,15 @@ class HealthView(web.View):
         if is_ready():
             return self.json({"status": "ok"})
         return error(self, 503, "recovering tables or rebalancing", state="starting")
+
+
+OPENAPI = Path(__file__).with_name("openapi.json")
+
+
+@app.page("/openapi.json")
+class OpenAPIView(web.View):
+    async def get(self, request: web.Request) -> web.Response:
+        return self.bytes(OPENAPI.read_bytes(), content_type="application/json")
 
 
 @app.page("/metrics")

@@ -4,5 +4,6 @@ from streams.app import app, settings  # noqa: F401
 import tables.store  # noqa: F401
 import agents.locations  # noqa: F401
 import agents.channels  # noqa: F401
+import agents.expiry  # noqa: F401
 import streams.web  # noqa: F401
 import streams.reservations  # noqa: F401

@@ -94,10 +94,12 @@ def due(state: SkuState, now_ms: int) -> list[Delta]:
 
 
 def current(state: SkuState) -> list[Delta]:
-    """What every channel shows now, as the deltas that last said it (to send again)."""
+    """What every channel shows now, as the deltas that last said it (to send again): after a
+    crash the last one may never have reached Kafka, and if it was a decrease the channel
+    would go on showing more than there is."""
     return [
         Delta(name, out.published, out.previous, out.version, out.event_id, out.correlation_id)
-        for name, out in state.outputs.items() if out.published is not None and out.pending is None
+        for name, out in state.outputs.items() if out.published is not None
     ]
 
 

@@ -117,5 +117,7 @@ def test_a_killed_worker_leaves_every_channel_showing_the_clean_fold(deployment,
         seen: dict[int, int] = {}
         for delta in deltas:  # a version sent again after the crash carries the same value
             assert seen.setdefault(delta["version"], delta["available"]) == delta["available"], sku
-        versions = sorted(seen)
-        assert versions == list(range(1, len(versions) + 1)), f"{sku}: versions {versions}"
+        # Versions only grow. A delta superseded while a worker died may be missing (the
+        # values are absolute: the latest is the truth), never one sent out of order.
+        versions = [d["version"] for d in deltas]
+        assert versions == sorted(versions), f"{sku}: versions out of order {versions}"

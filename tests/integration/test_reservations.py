@@ -115,3 +115,56 @@ def test_a_reservation_can_be_read_and_released_by_its_id_from_any_worker(deploy
     assert first.position("SKU-R", "DC1")["reserved"] == 0 and first.position("SKU-R", "DC2")["reserved"] == 0
     assert call(first.port, "DELETE", "/reservations/split")[0] == 200  # releasing again changes nothing
     assert call(first.port, "GET", "/reservations/never")[0] == 404
+
+
+def test_real_responses_match_the_openapi_document(deployment, tmp_path):
+    from tests.openapi import DOCUMENT, assert_matches
+
+    setup(deployment, tmp_path, {"DC1": 5})
+    worker = deployment.worker()
+    wait_for(lambda: worker.position("SKU-R", "DC1"), 60, "stock applied")
+    status, served = worker.get("/openapi.json")
+    assert status == 200 and served == DOCUMENT
+
+    checks = [
+        ("POST", "/reservations", post(worker.port, reserve("o1", 2))),
+        ("POST", "/reservations", post(worker.port, reserve("o2", 99))),
+        ("POST", "/reservations", post(worker.port, reserve("o3", 0))),
+        ("POST", "/reservations", post(worker.port, reserve("o4", 1), token="nope")),
+        ("GET", "/reservations/{reservation_id}", call(worker.port, "GET", "/reservations/o1")),
+        ("GET", "/reservations/{reservation_id}", call(worker.port, "GET", "/reservations/none")),
+        ("DELETE", "/reservations/{reservation_id}", call(worker.port, "DELETE", "/reservations/o1")),
+        ("DELETE", "/reservations/{reservation_id}", call(worker.port, "DELETE", "/reservations/o1", token=None)),
+        ("GET", "/positions/{sku}/{location}", worker.get("/positions/SKU-R/DC1")),
+        ("GET", "/positions/{sku}/{location}", worker.get("/positions/SKU-R/NOWHERE")),
+        ("GET", "/health", worker.get("/health")),
+    ]
+    wait_for(lambda: worker.get("/availability/SKU-R")[0] == 200, 30, "the channel stage")
+    checks += [
+        ("GET", "/availability/{sku}", worker.get("/availability/SKU-R")),
+        ("GET", "/availability/{sku}", worker.get("/availability/NONE")),
+        ("GET", "/availability/{sku}/explain", worker.get("/availability/SKU-R/explain?channel=web")),
+        ("GET", "/availability/{sku}/explain", worker.get("/availability/SKU-R/explain")),
+    ]
+    statuses = set()
+    for method, template, (status, body) in checks:
+        assert_matches(method, template, status, body)
+        statuses.add((method, template, status))
+    assert len(statuses) == len(checks)  # each check saw a different documented answer
+
+
+def test_a_reservation_with_a_ttl_expires_by_an_event_in_the_log(deployment, tmp_path):
+    from streams import topics
+
+    setup(deployment, tmp_path, {"DC1": 5})
+    worker = deployment.worker()
+    wait_for(lambda: worker.position("SKU-R", "DC1"), 60, "stock applied")
+    assert post(worker.port, reserve("short", 3, ttl_seconds=2))[0] == 201
+    assert post(worker.port, reserve("long", 1))[0] == 201
+    assert worker.position("SKU-R", "DC1")["reserved"] == 4
+    wait_for(lambda: worker.position("SKU-R", "DC1")["reserved"] == 1, 30, "the short one expired")
+    assert call(worker.port, "GET", "/reservations/short")[1]["state"] == "closed"
+    assert call(worker.port, "GET", "/reservations/long")[1]["state"] == "open"
+    expired = [e for e in deployment.read(topics.EVENTS) if e["type"] == "ReservationExpired"]
+    # (logged again if the position changed before the first one was applied: the same id, applied once)
+    assert {(e["reservation_id"], e["event_id"]) for e in expired} == {("short", "expire:short@DC1")}

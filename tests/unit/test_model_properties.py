@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from tables.model import DUPLICATE, STALE, apply
