@@ -39,6 +39,7 @@ demo: install kafka-up
 bench: install kafka-up
 	$(BIN)/python bench/location_throughput.py
 	$(BIN)/python bench/decrease_latency.py
+	$(BIN)/python bench/reservations.py
 
 clean:
 	rm -rf .stockstream .pytest_cache .hypothesis

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 from typing import Mapping
 
+READ = "read"
 RESERVE = "reserve"
 ADMIN = "admin"
 
@@ -17,7 +18,7 @@ class Denied(Exception):
 
 
 def check(authorization: str | None, tokens: Mapping[str, list[str]], scope: str) -> None:
-    """Raise Denied (401 without a valid token, 403 without the scope)."""
+    """Raise Denied (401 without a valid token, 403 without the scope). Any scope may read."""
     if not authorization or not authorization.startswith("Bearer "):
         raise Denied(401, "a bearer token is required (Authorization: Bearer <token>)")
     presented = authorization[len("Bearer "):].strip().encode()
@@ -27,5 +28,5 @@ def check(authorization: str | None, tokens: Mapping[str, list[str]], scope: str
             scopes = granted
     if scopes is None:
         raise Denied(401, "the bearer token is not valid")
-    if scope not in scopes and ADMIN not in scopes:
+    if scope not in scopes and ADMIN not in scopes and not (scope == READ and scopes):
         raise Denied(403, f"the token lacks the {scope!r} scope")

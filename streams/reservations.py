@@ -25,6 +25,7 @@ from agents.topics import events_topic
 from streams import auth, topics
 from streams.app import app, settings
 from streams.codec import default_codec
+from streams.web import read_denied
 from tables.events import position_key
 from tables.position import Position
 from tables.requests import RequestError, ReservationRequest, parse_request, plan
@@ -114,6 +115,8 @@ async def find(reservation_id: str, wait: float = 2.0) -> dict[str, Any] | None:
 @app.page("/reservations/{reservation_id}")
 class ReservationView(web.View):
     async def get(self, request: web.Request, reservation_id: str) -> web.Response:
+        if denied := read_denied(self, request):
+            return denied
         entry = await find(reservation_id)
         if entry is None:
             return reply(self, 404, {"error": f"no accepted reservation {reservation_id!r}"})
@@ -123,7 +126,7 @@ class ReservationView(web.View):
                 key = position_key(entry["sku"], location).encode()
                 path = f"/positions/{entry['sku']}/{location}/reservations/{reservation_id}"
                 status, held = (200, held_at(key, reservation_id)) if owns(key) else \
-                    await call_owner("GET", key, path, None, {})
+                    await call_owner("GET", key, path, None, passed_on(request))
                 allocations.append({"location": location, "qty": qty, **(held if status == 200 else {})})
         except Retry as why:
             return reply(self, 503, {"status": "retry", "reason": str(why)})
@@ -151,6 +154,8 @@ class HeldView(web.View):
     """A reservation as one position holds it (for GET /reservations/{id} across workers)."""
 
     async def get(self, request: web.Request, sku: str, location: str, reservation_id: str) -> web.Response:
+        if denied := read_denied(self, request):
+            return denied
         key = position_key(sku, location).encode()
         if not owns(key):
             return reply(self, 503, {"status": "retry", "reason": "this worker does not own the position"})
@@ -221,7 +226,7 @@ def respond(view: web.View, wanted: ReservationRequest, results: list[dict[str, 
 
 async def source(request: web.Request, wanted: ReservationRequest, locations: tuple[str, ...]) -> list[dict[str, Any]]:
     """Best-first over the channel's locations; with allow_partial, split across them."""
-    available = [(loc, await ats_at(wanted.sku, loc)) for loc in locations]
+    available = [(loc, await ats_at(request, wanted.sku, loc)) for loc in locations]
     results: list[dict[str, Any]] = []
     for location, qty in plan(wanted.qty, available, wanted.allow_partial):
         result = await reserve_at(request, wanted, location, qty)
@@ -233,7 +238,7 @@ async def source(request: web.Request, wanted: ReservationRequest, locations: tu
     return results
 
 
-async def ats_at(sku: str, location: str) -> int:
+async def ats_at(request: web.Request, sku: str, location: str) -> int:
     """The position's ats, from whichever worker owns it."""
     key = position_key(sku, location).encode()
     if owns(key):
@@ -243,7 +248,7 @@ async def ats_at(sku: str, location: str) -> int:
         position = Position.from_bytes(raw)
         position.safety_stock = policy_cache.get().safety_stock(location, sku)
         return position.ats
-    status, body = await call_owner("GET", key, f"/positions/{sku}/{location}", None, {})
+    status, body = await call_owner("GET", key, f"/positions/{sku}/{location}", None, passed_on(request))
     return body.get("ats", 0) if status == 200 else 0
 
 
@@ -292,6 +297,12 @@ async def call_owner(method: str, key: bytes, path: str, body: Any, headers: dic
             return response.status, orjson.loads(await response.read() or b"{}")
     except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as err:
         raise Retry(f"the position's owner is not reachable: {type(err).__name__}") from None
+
+
+def passed_on(request: web.Request) -> dict[str, str]:
+    """The caller's token, for the owner's own checks."""
+    token = request.headers.get("Authorization")
+    return {"Authorization": token} if token else {}
 
 
 def _body(wanted: ReservationRequest) -> dict[str, Any]:

@@ -73,6 +73,9 @@ class Settings:
     sasl_password: Secret = field(default_factory=lambda: Secret(""))
     ssl_cafile: str = ""
     api_tokens: Secret = field(default_factory=lambda: Secret("{}"))
+    # Reads (positions, availability, reservations) need a token too; health, metrics and the
+    # OpenAPI document stay open for probes and scrapers.
+    protect_reads: bool = False
 
     @property
     def app_id(self) -> str:

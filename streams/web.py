@@ -15,7 +15,8 @@ from faust.exceptions import SameNode
 from faust.web.exceptions import ServiceUnavailable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.app import app
+from streams import auth
+from streams.app import app, settings
 from tables.events import position_key
 from tables.position import Position
 from tables.store import catalog_index, channel_state, policy_cache, positions
@@ -39,6 +40,17 @@ async def routed(view: web.View, request: web.Request, table_name: str, key: byt
         return None
 
 
+def read_denied(view: web.View, request: web.Request) -> web.Response | None:
+    """With STOCKSTREAM_PROTECT_READS, reads need a valid token (any scope, or 'read')."""
+    if not settings.protect_reads:
+        return None
+    try:
+        auth.check(request.headers.get("Authorization"), settings.tokens(), auth.READ)
+    except auth.Denied as denied:
+        return error(view, denied.status, str(denied))
+    return None
+
+
 def is_ready() -> bool:
     return app.tables.recovery.completed.is_set() and not app.rebalancing and not app.in_recovery
 
@@ -46,6 +58,8 @@ def is_ready() -> bool:
 @app.page("/positions/{sku}/{location}")
 class PositionView(web.View):
     async def get(self, request: web.Request, sku: str, location: str) -> web.Response:
+        if denied := read_denied(self, request):
+            return denied
         key = position_key(sku, location).encode()
         try:
             answer = await routed(self, request, positions.name, key)
@@ -81,6 +95,8 @@ async def owned_sku(view: web.View, request: web.Request, sku: str) -> tuple[web
 @app.page("/availability/{sku}")
 class AvailabilityView(web.View):
     async def get(self, request: web.Request, sku: str) -> web.Response:
+        if denied := read_denied(self, request):
+            return denied
         answer, state = await owned_sku(self, request, sku)
         if answer is not None:
             return answer
@@ -104,6 +120,8 @@ class AvailabilityView(web.View):
 @app.page("/availability/{sku}/explain")
 class ExplainView(web.View):
     async def get(self, request: web.Request, sku: str) -> web.Response:
+        if denied := read_denied(self, request):
+            return denied
         name = request.query.get("channel")
         if not name:
             return error(self, 400, "channel: the query parameter ?channel=NAME is required", field="channel")

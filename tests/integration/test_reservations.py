@@ -168,3 +168,17 @@ def test_a_reservation_with_a_ttl_expires_by_an_event_in_the_log(deployment, tmp
     expired = [e for e in deployment.read(topics.EVENTS) if e["type"] == "ReservationExpired"]
     # (logged again if the position changed before the first one was applied: the same id, applied once)
     assert {(e["reservation_id"], e["event_id"]) for e in expired} == {("short", "expire:short@DC1")}
+
+
+def test_reads_can_be_protected(deployment, tmp_path):
+    deployment.env["STOCKSTREAM_PROTECT_READS"] = "true"
+    setup(deployment, tmp_path, {"DC1": 5, "DC2": 5})
+    first, second = deployment.worker("w1"), deployment.worker("w2")
+    wait_for(lambda: call(first.port, "GET", "/positions/SKU-R/DC2")[0] == 200, 60, "stock applied")
+    assert first.get("/positions/SKU-R/DC1")[0] == 401
+    assert first.get("/health")[0] == 200 and first.get("/openapi.json")[0] == 200
+    for worker in (first, second):  # forwarded reads carry the caller's token
+        assert call(worker.port, "GET", "/positions/SKU-R/DC1")[0] == 200
+        assert call(worker.port, "GET", "/positions/SKU-R/DC2")[0] == 200
+    status, body = post(second.port, reserve("p1", 8, location=None, allow_partial=True))
+    assert status == 201 and body["qty"] == 8

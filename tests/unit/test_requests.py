@@ -71,3 +71,14 @@ def test_tokens_and_scopes():
     with pytest.raises(auth.Denied) as err:
         auth.check("Bearer viewer", TOKENS, auth.RESERVE)
     assert err.value.status == 403
+
+
+def test_any_scope_may_read_but_a_token_without_scopes_may_not():
+    auth.check("Bearer s3cret", TOKENS, auth.READ)
+    auth.check("Bearer ops", TOKENS, auth.READ)
+    auth.check("Bearer reader", {"reader": ["read"]}, auth.READ)
+    with pytest.raises(auth.Denied) as err:
+        auth.check("Bearer viewer", TOKENS, auth.READ)
+    assert err.value.status == 403
+    with pytest.raises(auth.Denied):
+        auth.check("Bearer reader", {"reader": ["read"]}, auth.RESERVE)

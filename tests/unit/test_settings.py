@@ -61,6 +61,7 @@ ALL = {
     "sasl_password": (PASSWORD, Secret(PASSWORD)),
     "ssl_cafile": ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"),
     "api_tokens": (TOKENS, Secret(TOKENS)),
+    "protect_reads": ("yes", True),
 }
 
 
