@@ -62,9 +62,9 @@ def main() -> int:
 
     latencies = sorted(ms for _, ms in results)
     pct = lambda p: round(latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))], 1)  # noqa: E731
-    statuses: dict[int, int] = {}
+    statuses: dict[str, int] = {}
     for status, _ in results:
-        statuses[status] = statuses.get(status, 0) + 1
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
     result = {"requests": args.requests, "clients": args.clients, "seconds": round(elapsed, 2),
               "requests_per_second": round(args.requests / elapsed), "statuses": statuses,
               "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99), "max_ms": round(latencies[-1], 1)}
