@@ -66,9 +66,11 @@ def create_topic_specs(settings: Settings, specs: list[topics.TopicSpec], quiet:
         for spec in specs
     ]
     failed = 0
+    created = []
     for name, future in admin.create_topics(wanted, request_timeout=30).items():
         try:
             future.result()
+            created.append(name)
             print(f"created {name}")
         except KafkaException as err:
             if err.args[0].name() == "TOPIC_ALREADY_EXISTS":
@@ -77,7 +79,31 @@ def create_topic_specs(settings: Settings, specs: list[topics.TopicSpec], quiet:
             else:
                 failed += 1
                 print(f"failed  {name}: {err.args[0].str()}", file=sys.stderr)
+    wait_for_leaders(admin, created)
     return 1 if failed else 0
+
+
+def wait_for_leaders(admin: AdminClient, names: list[str], timeout: float = 15) -> None:
+    """A topic just created answers 'not leader' for a moment: wait until every partition has one."""
+    deadline = time.monotonic() + timeout
+    while names and time.monotonic() < deadline:
+        metadata = admin.list_topics(timeout=10).topics
+        if all(name in metadata and metadata[name].partitions
+               and all(p.leader >= 0 for p in metadata[name].partitions.values()) for name in names):
+            return
+        time.sleep(0.2)
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout: float = 15) -> tuple[int, int]:
+    """(low, high), retrying while a new partition has no leader yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)
+        except KafkaException:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 def topic_config(spec: topics.TopicSpec) -> dict[str, str]:
@@ -95,7 +121,7 @@ def read_topic(settings: Settings, topic: str, timeout: float = 30) -> list[tupl
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
         if metadata.error is not None:
             return []
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in metadata.partitions}
+        ends = {p: watermarks(consumer, TopicPartition(topic, p)) for p in metadata.partitions}
         wanted = {p for p, (low, high) in ends.items() if high > low}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in wanted])
         out: list[tuple[bytes | None, bytes | None]] = []

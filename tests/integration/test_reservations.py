@@ -16,15 +16,19 @@ TOKEN = "it-token"
 POLICIES = "channels:\n  web:\n    locations: [DC1, DC2]\n"
 
 
-def post(port: int, body, token: str | None = TOKEN) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/reservations", method="POST",
-                                     data=json.dumps(body).encode() if not isinstance(body, bytes) else body,
+def call(port: int, method: str, path: str, token: str | None = TOKEN, body=None) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=data,
                                      headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+def post(port: int, body, token: str | None = TOKEN) -> tuple[int, dict]:
+    return call(port, "POST", "/reservations", token, body)
 
 
 def reserve(rid: str, qty: int, location: str | None = "DC1", **extra) -> dict:
@@ -86,16 +90,6 @@ def test_concurrent_requests_through_two_workers_never_oversell(deployment, tmp_
         statuses = list(pool.map(attempt, range(120)))
     assert statuses.count(201) == 40 and statuses.count(409) == 80
     assert first.position("SKU-R", "DC1")["reserved"] == 40
-
-
-def call(port: int, method: str, path: str, token: str | None = TOKEN) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                     headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def test_a_reservation_can_be_read_and_released_by_its_id_from_any_worker(deployment, tmp_path):
