@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as driver
 
 FETCH_MAX_WAIT_MS = 50
@@ -38,6 +39,10 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
         changelogs = self.app.tables.changelog_topics  # recovery places those itself
         never = [tp for tp, offset in committed.items() if offset is None and tp.topic not in changelogs]
         if never:
+            # Forget what the early fetch delivered first: Faust drops a record below the last
+            # offset it read, and would drop the very records this seek brings back.
+            for tp in never:
+                self.consumer._read_offset[ensure_TP(tp)] = None
             await consumer.seek_to_beginning(*never)
         return committed
 
