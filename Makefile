@@ -40,6 +40,7 @@ bench: install kafka-up
 	$(BIN)/python bench/location_throughput.py
 	$(BIN)/python bench/decrease_latency.py
 	$(BIN)/python bench/reservations.py
+	$(BIN)/python bench/storm.py
 
 clean:
 	rm -rf .stockstream .pytest_cache .hypothesis
