@@ -54,7 +54,7 @@ class TopicGlobalTable(faust.GlobalTable):
         return self.changelog_topic.get_topic_name()
 
 
-def upstream_table(name: str, logical: str, on_change: Any, help: str) -> TopicGlobalTable:
+def upstream_table(name: str, logical: str, help: str, on_change: Any = None) -> TopicGlobalTable:
     """Every worker holds all of an upstream topic (one partition), kept live
     (synchronize_all_active_partitions: no worker writes it). In memory, so every record passes
     through on_change at start and the indexes built from them are complete. One partition
@@ -114,17 +114,14 @@ class PolicyCache:
 
 catalog_index = Catalog()
 policy_cache = PolicyCache()
-catalog = upstream_table("catalog", topics.CATALOG, catalog_index.on_change, "SKU -> Item (Avro)")
-policies_table = upstream_table("policies", topics.POLICIES, policy_cache.on_change,
-                                "channel:NAME / location:NAME -> ChannelPolicy / LocationPolicy (Avro)")
-
-async def _nothing_to_index(event: Any) -> None:
-    return None
-
+catalog = upstream_table("catalog", topics.CATALOG, "SKU -> Item (Avro)", catalog_index.on_change)
+policies_table = upstream_table("policies", topics.POLICIES,
+                                "channel:NAME / location:NAME -> ChannelPolicy / LocationPolicy (Avro)",
+                                policy_cache.on_change)
 
 # reservation id -> {"sku", "channel", "order_id", "allocations": {location: qty}}: where a
 # reservation holds units, so GET and DELETE /reservations/{id} find its positions.
-reservation_index = upstream_table("reservations", topics.RESERVATIONS, _nothing_to_index,
+reservation_index = upstream_table("reservations", topics.RESERVATIONS,
                                    "reservation id -> its SKU and locations (JSON)")
 
 channel_state = app.Table(
