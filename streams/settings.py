@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 import orjson
 
+from streams.auth import Caller, TokenError, internal_credential, parse_tokens
+
 PREFIX = "STOCKSTREAM_"
 # Faust's worker takes these names; the usual Python spellings are accepted too.
 LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn",
@@ -73,9 +75,17 @@ class Settings:
     sasl_password: Secret = field(default_factory=lambda: Secret(""))
     ssl_cafile: str = ""
     api_tokens: Secret = field(default_factory=lambda: Secret("{}"))
-    # Reads (positions, availability, reservations) need a token too; health, metrics and the
-    # OpenAPI document stay open for probes and scrapers.
+    # Reads (positions, availability) need a token too; health, metrics and the OpenAPI
+    # document stay open for probes and scrapers. Reservations always need one.
     protect_reads: bool = False
+    # What workers present to each other when they forward a request (empty: derived from
+    # the API tokens, which all workers of a deployment share).
+    internal_token: Secret = field(default_factory=lambda: Secret(""))
+    # Seconds a POST /reservations waits for its decision before answering 503 (retry).
+    request_timeout: int = 10
+    # Seconds a closed or rejected reservation is remembered: a retry with its id gets the
+    # first answer, GET shows it.
+    reservation_retention: int = 7 * 24 * 3600
 
     @property
     def app_id(self) -> str:
@@ -84,8 +94,12 @@ class Settings:
     def topic(self, logical: str) -> str:
         return f"{self.topic_prefix}{logical}"
 
-    def tokens(self) -> dict[str, list[str]]:
-        return orjson.loads(self.api_tokens.get())
+    def callers(self) -> dict[str, Caller]:
+        """API token -> the client it names and its scopes."""
+        return parse_tokens(orjson.loads(self.api_tokens.get()))
+
+    def internal_credential(self) -> str:
+        return internal_credential(self.internal_token.get(), self.api_tokens.get(), self.app_id)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
@@ -114,11 +128,15 @@ class Settings:
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"{PREFIX}WEB_PORT must be a TCP port, got {self.web_port}")
         try:
-            tokens = self.tokens()
+            self.callers()
         except orjson.JSONDecodeError:
             raise SettingsError(f"{PREFIX}API_TOKENS must be a JSON object of token to scopes") from None
-        if not isinstance(tokens, dict) or not all(isinstance(v, list) for v in tokens.values()):
-            raise SettingsError(f"{PREFIX}API_TOKENS must be a JSON object of token to a list of scopes")
+        except TokenError as err:
+            raise SettingsError(f"{PREFIX}API_TOKENS: {err}") from None
+        if not 1 <= self.request_timeout <= 300:
+            raise SettingsError(f"{PREFIX}REQUEST_TIMEOUT must be 1 to 300 seconds, got {self.request_timeout}")
+        if self.reservation_retention < 60:
+            raise SettingsError(f"{PREFIX}RESERVATION_RETENTION must be at least 60 seconds")
 
 
 def _convert(name: str, kind: Any, raw: str) -> Any:

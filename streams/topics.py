@@ -16,7 +16,7 @@ DLQ = "inventory.dlq"
 DRIFT = "inventory.drift"
 COMPONENTS = "availability.components"
 CONTROL = "availability.control"  # internal: republish and tick markers for the channel stage
-RESERVATIONS = "inventory.reservations"  # reservation id -> where its units are held
+RESERVATIONS = "inventory.reservations"  # the reservation service's log, keyed client/reservation id
 CHANNEL_PREFIX = "availability."  # + channel name: that channel's deltas
 
 Record = Mapping[str, Any]
@@ -55,7 +55,7 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(DRIFT, None),
         TopicSpec(COMPONENTS, None),
         TopicSpec(CONTROL, None, retention_ms=3_600_000),  # markers matter for seconds
-        TopicSpec(RESERVATIONS, None, compacted=True, partitions=1),
+        TopicSpec(RESERVATIONS, None),
     )
 }
 

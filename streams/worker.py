@@ -5,5 +5,6 @@ import tables.store  # noqa: F401
 import agents.locations  # noqa: F401
 import agents.channels  # noqa: F401
 import agents.expiry  # noqa: F401
+import agents.reservations  # noqa: F401
 import streams.web  # noqa: F401
 import streams.reservations  # noqa: F401

@@ -79,6 +79,9 @@ def check(event: Mapping[str, Any]) -> None:
             raise InvalidEvent(name, "is missing or empty")
     if KEY_SEPARATOR in event["location"]:
         raise InvalidEvent("location", f"must not contain {KEY_SEPARATOR!r}")
+    for name in ("sku", "location", "reservation_id"):
+        if event.get(name) and _has_control(event[name]):
+            raise InvalidEvent(name, "must not contain control characters")
     kind = event.get("type")
     if kind not in TYPES:
         raise InvalidEvent("type", f"{kind!r} is not an event type")
@@ -92,6 +95,11 @@ def check(event: Mapping[str, Any]) -> None:
             raise InvalidEvent(name, f"{event[name]!r} is not a disposition")
     _check_qty(kind, event.get("qty"))
     _check_type_rules(kind, event)
+
+
+def _has_control(text: str) -> bool:
+    """Control characters separate the parts of table keys (tables/keys.py)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def _check_qty(kind: str, qty: Any) -> None:

@@ -2,11 +2,14 @@
 
 `apply(position, event)` takes a normalized event (tables.events.normalize: quantities in
 eaches, times in epoch ms), changes the position in place and returns it with an Outcome.
-The caller owns the position: load it, apply, store it, in one step per event.
+The caller owns the position: load it, apply, store it, in one step per event. An event that
+names a reservation needs that reservation in `position.reservations` if it is open (the
+engine loads its record); what the event made of it is `position.last_reservation`.
 """
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -15,6 +18,7 @@ from tables.position import Position, Reservation
 Event = Mapping[str, Any]
 
 DEDUPE_WINDOW = 200
+API_SOURCE = "api"  # the source of events the reservation service logs
 
 APPLIED = "applied"
 DUPLICATE = "duplicate"  # an event id (or reservation id) seen before: an upstream retry
@@ -38,6 +42,9 @@ class Outcome:
     flags: list[str] = field(default_factory=list)
     answer: dict[str, Any] | None = None  # a reservation request's decision
     drift: int | None = None  # Snapshot: the ERP's on_hand minus ours
+    # The event changed the reservation it names (None: it names none, or one not open here);
+    # the value is that reservation as it was before, to find its expiry entry.
+    touched: Reservation | None = None
 
 
 def apply(
@@ -71,6 +78,8 @@ def apply(
         position.last_event_id = event_id
         position.last_correlation_id = event.get("correlation_id")
         position.updated_at = event["occurred_at"]
+    if outcome.touched:
+        _note_reservation(position, event["reservation_id"], outcome.touched)
     _remember(position, event_id, dedupe_window)
     _trim_answers(position, dedupe_window)
     return position, outcome
@@ -159,6 +168,19 @@ def _answer(position: Position, reservation_id: str) -> dict[str, Any] | None:
     return answer
 
 
+def _note_reservation(position: Position, rid: str, before: Reservation) -> None:
+    after = position.reservations.get(rid)
+    position.last_reservation = {
+        "id": rid,
+        "record": _record(after) if after is not None else None,
+        "expires_at": before.expires_at,
+    }
+
+
+def _record(reservation: Reservation) -> dict[str, Any]:
+    return {name: getattr(reservation, name) for name in Reservation.__dataclass_fields__}
+
+
 def _take(position: Position, bucket: str, qty: int, outcome: Outcome) -> int:
     """Remove up to qty from a bucket that may not go below zero; flag what was clamped."""
     held = getattr(position, bucket)
@@ -183,6 +205,8 @@ def _reservation(position: Position, event: Event, outcome: Outcome) -> Reservat
     found = position.reservations.get(rid)
     if found is None:
         outcome.flags.append(UNKNOWN_RESERVATION)
+    else:
+        outcome.touched = copy(found)
     return found
 
 
@@ -210,9 +234,10 @@ def _reserve(position: Position, event: Event, outcome: Outcome) -> None:
     if ats >= qty:
         position.reserved += qty
         position.reservations[rid] = Reservation(
-            qty=qty, unpicked=qty, channel=event.get("channel"),
-            order_id=event.get("order_id"), expires_at=event.get("expires_at"),
+            qty=qty, unpicked=qty, channel=event.get("channel"), order_id=event.get("order_id"),
+            expires_at=event.get("expires_at"),
         )
+        outcome.touched = copy(position.reservations[rid])
         outcome.answer = {"reservation_id": rid, "decision": "accepted", "qty": qty}
     else:
         outcome.status = REJECTED

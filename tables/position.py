@@ -1,7 +1,10 @@
-"""The state of one SKU at one location: its buckets, open reservations and dedupe guard.
+"""The state of one SKU at one location: its buckets and dedupe guard; and the open
+reservations it holds, each a record of its own.
 
-One record per SKU@LOCATION holds all of it, so a change of stock and the mark that the
-event was applied are a single changelog write (DESIGN §3).
+One record per SKU@LOCATION holds the buckets and the guard, so a change of stock and the mark
+that the event was applied are a single changelog write (DESIGN §3). It stays constant-size
+whatever the number of open reservations: those live in records of their own
+(tables/store.py), and `Position.reservations` holds only the ones its caller loaded.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ def available_to_sell(on_hand: int, quarantined: int, damaged: int, held: int, r
 
 @dataclass(slots=True)
 class Reservation:
-    """An accepted reservation that still holds units: unpicked in reserved, picked in picked."""
+    """An accepted reservation that still holds units here: unpicked in reserved, picked in
+    picked. Its own record, next to its position's (same partition)."""
 
     qty: int  # as accepted
     unpicked: int
@@ -33,6 +37,13 @@ class Reservation:
 
     def is_empty(self) -> bool:
         return self.unpicked == 0 and self.picked == 0
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Reservation:
+        return cls(**orjson.loads(raw))
 
 
 @dataclass(slots=True)
@@ -54,7 +65,6 @@ class Position:
     last_event_id: str | None = None
     last_correlation_id: str | None = None
     updated_at: int = 0  # occurred_at (epoch ms) of the last change
-    reservations: dict[str, Reservation] = field(default_factory=dict)
     # First answers to reservation requests that are no longer open: id -> [decision, qty].
     answers: dict[str, list[Any]] = field(default_factory=dict)
     # Per source, the last ordered event applied: [seq, occurred_at]. Absolute events
@@ -65,6 +75,13 @@ class Position:
     offset: list[int] | None = None
     recent_ids: list[str] = field(default_factory=list)
     last_snapshot: dict[str, Any] | None = None
+    # The reservation the last applied event changed, as [id, its record or None once closed]:
+    # written with the position, so a crash between the two writes is repaired when Kafka
+    # redelivers that event (the reservation's own record follows the position's).
+    last_reservation: list[Any] | None = None
+    # The open reservations the caller loaded for the events it applies (all of them in a
+    # replay, the one an event names in the engine); never part of the position's record.
+    reservations: dict[str, Reservation] = field(default_factory=dict)
 
     @property
     def ats(self) -> int:
@@ -88,12 +105,11 @@ class Position:
         return out
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self, option=orjson.OPT_OMIT_MICROSECONDS)
+        return orjson.dumps({name: getattr(self, name) for name in RECORD_FIELDS})
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Position:
-        data = orjson.loads(raw)
-        data["reservations"] = {
-            rid: Reservation(**r) for rid, r in data.get("reservations", {}).items()
-        }
-        return cls(**data)
+        return cls(**orjson.loads(raw))
+
+
+RECORD_FIELDS = tuple(f for f in Position.__dataclass_fields__ if f != "reservations")

@@ -65,24 +65,6 @@ def _name(body: dict, name: str) -> str:
         raise RequestError(name, f"must be a non-empty string, got {value!r}")
     if len(value) > MAX_ID:
         raise RequestError(name, f"must be at most {MAX_ID} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise RequestError(name, "must not contain control characters")
     return value
-
-
-def plan(qty: int, available: list[tuple[str, int]], allow_partial: bool) -> list[tuple[str, int]]:
-    """Which locations to ask, best first (highest ats), and for how much.
-
-    Without allow_partial every location with enough is a candidate for the whole quantity, in
-    order; the caller tries them one by one until one accepts. With it, the quantity is split
-    over the locations in order, each asked for what it has, until the quantity is covered.
-    """
-    ranked = sorted(available, key=lambda pair: (-pair[1], pair[0]))
-    if not allow_partial:
-        return [(location, qty) for location, ats in ranked if ats >= qty]
-    asks, left = [], qty
-    for location, ats in ranked:
-        if left <= 0:
-            break
-        if ats > 0:
-            asks.append((location, min(ats, left)))
-            left -= min(ats, left)
-    return asks

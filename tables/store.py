@@ -38,10 +38,15 @@ positions = app.Table(
     key_type=bytes,  # bytes in, bytes out: Faust's "raw" codec
     value_type=bytes,
     options=rocksdb_options(),
-    help="SKU@LOCATION -> Position (orjson): buckets, open reservations, recent event ids",
+    help="SKU@LOCATION -> Position (orjson); SKU@LOCATION+id -> Reservation; expiry index",
 )
-
-
+# Open reservations are records of their own in the positions table (tables/keys.py): one
+# changelog partition carries a position's record and its reservations' in the order they were
+# written, so a crash can lose the end of an event's writes but never land a later one without
+# an earlier one; the position (written first) names the reservation it changed, and a
+# redelivered event writes that reservation again. Two tables would be two changelog topics
+# with no order between them.
+EXPIRY = b"expiry"  # index: expires_at -> reservation key
 
 class TopicGlobalTable(faust.GlobalTable):
     """A GlobalTable over a topic that another system writes.
@@ -119,10 +124,15 @@ policies_table = upstream_table("policies", topics.POLICIES,
                                 "channel:NAME / location:NAME -> ChannelPolicy / LocationPolicy (Avro)",
                                 policy_cache.on_change)
 
-# reservation id -> {"sku", "channel", "order_id", "allocations": {location: qty}}: where a
-# reservation holds units, so GET and DELETE /reservations/{id} find its positions.
-reservation_index = upstream_table("reservations", topics.RESERVATIONS,
-                                   "reservation id -> its SKU and locations (JSON)")
+reservation_requests = app.Table(
+    "reservation_requests",
+    partitions=settings.partitions,
+    key_type=bytes,
+    value_type=bytes,
+    options=rocksdb_options(),
+    help="client/reservation id -> RequestRecord (orjson), on inventory.reservations' partitions",
+)
+FORGET = b"forget"  # index: when a closed or rejected reservation's record goes
 
 channel_state = app.Table(
     "channel_state",
@@ -132,6 +142,7 @@ channel_state = app.Table(
     options=rocksdb_options(),
     help="SKU -> SkuState (orjson): stock per location, kit components, each channel's output",
 )
+PENDING = b"pending"  # index: SKUs with an increase waiting for its time
 
 
 def item_for(sku: str) -> dict[str, Any] | None:

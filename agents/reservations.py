@@ -1,0 +1,301 @@
+"""The reservation service: a reservation as its client sees it, from request to close.
+
+inventory.reservations is its log, keyed by client/reservation id, so every message about one
+reservation is handled in order by the one worker that owns its partition, which also serves
+its HTTP requests. The record (tables/reservation_requests.py) is the reservation's memory:
+
+1. POST logs a request; the service opens the record and logs a ReserveRequested at the first
+   location of the plan (the location agent decides it, in order with the position's events);
+2. the location agent reports each answer here; the service asks the next location or
+   decides, and the waiting POST is answered from the record;
+3. the location agent reports every later change (picks, shipments, releases, expiry); when
+   nothing is held any more the reservation is closed, and forgotten after the retention;
+4. DELETE logs a release; the service logs a ReservationReleased at every location still
+   holding units and the waiting DELETE is answered once all of them report closed.
+
+Logging the request before anything is held means GET and DELETE find every reservation that
+holds units, whichever worker died when; a retry (same id, same body) is answered from the
+record, never decided again. A message that leaves a pending record unchanged (a retry, a
+redelivery) logs its outstanding ask again: a crash may have lost it, and the position applies
+it once (its event id comes from the reservation and the location).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from agents import answers
+from agents.dlq import dead_letter
+from agents.topics import events_topic, reservations_topic
+from streams.app import app, settings
+from streams.codec import default_codec
+from streams.metrics import EVENTS
+from tables import keys
+from tables.model import API_SOURCE
+from tables.reservation_requests import (
+    ACCEPTED, CLOSED, PENDING, REJECTED, Ask, Command, RequestRecord, conflicts, decision, on_allocation,
+    on_answer, open_request, release, unscoped,
+)
+from tables.store import FORGET, reservation_requests
+
+log = logging.getLogger(__name__)
+STAGE = "reservations"
+
+
+class Retry(Exception):
+    """The service cannot answer now (its partition moved, the broker is away): 503."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def load(key: bytes) -> RequestRecord | None:
+    raw = reservation_requests.get(key)
+    return RequestRecord.from_bytes(raw) if raw else None
+
+
+# --- the agent --------------------------------------------------------------------------------
+
+
+@app.agent(reservations_topic, concurrency=1)
+async def reservation_service(stream: Any) -> None:
+    async for event in stream.events():
+        message = event.message
+        try:
+            await handle(message)
+        except Exception as err:  # a bug must cost one record, not the partition
+            log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
+            await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
+
+
+async def handle(message: Any) -> None:
+    try:
+        command = orjson.loads(message.value)
+        kind = command["kind"]
+        handler = HANDLERS[kind]
+        client, reservation_id = unscoped(message.key.decode())
+    except (orjson.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, AttributeError) as err:
+        await dead_letter(message, STAGE, "decode", f"not a reservation service message: {err!r}")
+        return
+    key = message.key
+    record = load(key)
+    before = record.to_bytes() if record else None
+    record, commands = handler(record, command, client, reservation_id)
+    EVENTS.labels(STAGE, kind).inc()
+    if record is None:
+        if before is not None:
+            del reservation_requests[key]
+        return
+    after = record.to_bytes()
+    if after != before:
+        reservation_requests[key] = after
+        if record.closed_at is not None and record.state in (CLOSED, REJECTED):
+            reservation_requests[keys.due_entry(FORGET, forget_at(record), key)] = b""
+    elif record.state == PENDING and record.asking:
+        commands = [Ask(*record.asking)]  # see the module's last paragraph
+    for command in commands:
+        await log_command(record, command)
+    answers.settle(record)
+
+
+def forget_at(record: RequestRecord) -> int:
+    return record.closed_at + settings.reservation_retention * 1000
+
+
+def on_request(record: RequestRecord | None, command: dict[str, Any], client: str,
+               reservation_id: str) -> tuple[RequestRecord, list[Command]]:
+    if record is not None:
+        return record, []  # a retry: its answer comes from the record (answers.settle)
+    return open_request(client, reservation_id, command["request"], command["locations"], command["hints"],
+                        command["requested_at"], command["expires_at"])
+
+
+def on_allocation_update(record: RequestRecord | None, command: dict[str, Any], client: str,
+                         reservation_id: str) -> tuple[RequestRecord | None, list[Command]]:
+    if record is None:
+        return None, []  # not one of ours, or forgotten
+    commands: list[Command] = []
+    if command.get("answer") is not None:
+        commands = on_answer(record, command["location"], {**command["answer"], "offset": command["offset"]}, now_ms())
+    on_allocation(record, command["location"], command, now_ms())
+    return record, commands
+
+
+def on_release(record: RequestRecord | None, command: dict[str, Any], client: str,
+               reservation_id: str) -> tuple[RequestRecord | None, list[Command]]:
+    if record is None:
+        return None, []
+    return record, release(record)
+
+
+def on_forget(record: RequestRecord | None, command: dict[str, Any], client: str,
+              reservation_id: str) -> tuple[RequestRecord | None, list[Command]]:
+    """The retention of a closed or rejected reservation ran out: its record and index entry go."""
+    key = f"{client}/{reservation_id}".encode()
+    del reservation_requests[keys.due_entry(FORGET, command["at"], key)]
+    if record is None or record.state not in (CLOSED, REJECTED) or forget_at(record) > now_ms():
+        return record, []
+    return None, []
+
+
+HANDLERS = {"request": on_request, "allocation": on_allocation_update, "release": on_release, "forget": on_forget}
+
+
+async def log_command(record: RequestRecord, command: Command) -> None:
+    sku = record.request["sku"]
+    scoped_id = record.scoped_id
+    if isinstance(command, Ask):
+        event = inventory_event(sku, command.location, f"reserve:{scoped_id}@{command.location}", "ReserveRequested",
+                                scoped_id, qty=command.qty, channel=record.request["channel"],
+                                order_id=record.request["order_id"], correlation_id=record.request["order_id"],
+                                expires_at=record.expires_at)
+    else:
+        event = inventory_event(sku, command.location, f"release:{scoped_id}@{command.location}",
+                                "ReservationReleased", scoped_id)
+    await events_topic.send(key=keys.position(sku, command.location),
+                            value=default_codec().encode("InventoryEvent", event))
+
+
+def inventory_event(sku: str, location: str, event_id: str, kind: str, reservation_id: str,
+                    **fields: Any) -> dict[str, Any]:
+    expires_at = fields.pop("expires_at", None)
+    event = {
+        "event_id": event_id, "type": kind, "sku": sku, "location": location, "qty": None, "uom": "EA",
+        "source": API_SOURCE, "source_seq": None, "occurred_at": datetime.now(timezone.utc),
+        "correlation_id": None, "reason": None, "reservation_id": reservation_id, "channel": None,
+        "order_id": None, "expires_at": None, "disposition": None, "from_disposition": None,
+        "to_location": None, "from_location": None,
+    }
+    event.update(fields)
+    if expires_at is not None:
+        event["expires_at"] = datetime.fromtimestamp(expires_at / 1000, tz=timezone.utc)
+    return event
+
+
+# --- what the HTTP views ask of it ---------------------------------------------------------------
+# Each runs on the worker that owns the reservation's partition (the views forward there).
+
+
+async def answer_again(key: bytes, request: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """POST /reservations with an id seen before: its first answer, from the record (waiting
+    while it is decided), or a conflict. None for a new id."""
+    record = load(key)
+    if record is None:
+        return None
+    until = answer_to(request)
+    return until(record) or await wait_for_record(key, until)
+
+
+async def reserve(key: bytes, request: dict[str, Any], locations: list[str], hints: dict[str, int]) -> tuple[int, dict[str, Any]]:
+    """POST /reservations with a new id: log the request, answer once decided. (Two requests
+    racing with one new id are both logged; the service opens the record with the first and
+    answers the second from it.)"""
+    until = answer_to(request)
+    now = now_ms()
+    ttl = request.get("ttl_seconds")
+    message = {"kind": "request", "request": request, "locations": locations, "hints": hints,
+               "requested_at": now, "expires_at": now + ttl * 1000 if ttl else None}
+    return await submit(key, message, until)
+
+
+async def release_reservation(key: bytes) -> tuple[int, dict[str, Any]]:
+    """DELETE /reservations/{id}: release what it holds everywhere, answered once applied."""
+    record = load(key)
+    if record is None:
+        return 404, {"error": f"no reservation {unscoped(key.decode())[1]!r}"}
+    if record.state == PENDING:
+        raise Retry("the reservation is still being decided")
+    return released(record) or await submit(key, {"kind": "release"}, released)
+
+
+def answer_to(request: dict[str, Any]) -> Any:
+    """A POST's answer from the record: (status, body) once decided, or a conflict."""
+    def until(record: RequestRecord) -> tuple[int, dict[str, Any]] | None:
+        differ = conflicts(record, request)
+        if differ:
+            return 409, {"status": "conflict", "reservation_id": record.reservation_id, "fields": differ,
+                         "error": f"reservation {record.reservation_id!r} was made with other "
+                                  f"{', '.join(differ)}; a retry must repeat the request exactly"}
+        answer = decision(record)
+        if answer is None:
+            return None
+        return (201 if answer["status"] == ACCEPTED else 409), answer
+    return until
+
+
+def released(record: RequestRecord) -> tuple[int, dict[str, Any]] | None:
+    if record.state == ACCEPTED:
+        return None
+    return 200, {"status": "released", "reservation_id": record.reservation_id, "state": record.state}
+
+
+async def submit(key: bytes, message: dict[str, Any], until: Any) -> tuple[int, dict[str, Any]]:
+    """Log a message for the service and wait for the answer the record gives (Retry if it
+    does not come in time: the broker may be away, or the partition moved)."""
+    scoped_id = key.decode()
+    waiting = answers.expect(scoped_id, until)
+    try:
+        await asyncio.wait_for(reservations_topic.send(key=key, value=orjson.dumps(message)),
+                               settings.request_timeout)
+        return await asyncio.wait_for(waiting, settings.request_timeout)
+    except asyncio.TimeoutError:
+        raise Retry("the reservation service did not answer in time") from None
+    finally:
+        answers.forget(scoped_id, waiting)
+
+
+async def wait_for_record(key: bytes, until: Any) -> tuple[int, dict[str, Any]]:
+    """Wait, without logging anything, for a pending record to allow an answer."""
+    scoped_id = key.decode()
+    waiting = answers.expect(scoped_id, until)
+    try:
+        record = load(key)  # it may have changed between the caller's read and now
+        if record is not None and (ready := until(record)) is not None:
+            return ready
+        return await asyncio.wait_for(waiting, settings.request_timeout)
+    except asyncio.TimeoutError:
+        raise Retry("the reservation is still being decided") from None
+    finally:
+        answers.forget(scoped_id, waiting)
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+FORGET_CHECK_SECONDS = 5.0
+FORGET_BATCH = 500
+
+
+@app.timer(FORGET_CHECK_SECONDS)
+async def forget_expired_records() -> None:
+    """Log a forget for every closed or rejected reservation whose retention ran out (an index
+    range read per partition this worker owns: nothing is scanned, nothing kept in memory)."""
+    from streams.compat import partition_items
+
+    topic = reservations_topic.get_topic_name()
+    now = now_ms()
+    prefix = keys.due_prefix(FORGET)
+    for tp in app.assignor.assigned_actives():
+        if tp.topic != topic:
+            continue
+        sent = 0
+        for entry, _ in partition_items(reservation_requests, tp.partition, prefix):
+            if not entry.startswith(prefix) or sent >= FORGET_BATCH:
+                break
+            at, key = keys.due_parts(FORGET, entry)
+            if at > now:
+                break
+            await reservations_topic.send(key=key, value=orjson.dumps({"kind": "forget", "at": at}))
+            sent += 1
+
+
+@app.on_partitions_revoked.connect
+async def answer_waiters_retry(app: Any, revoked: Any, **kwargs: Any) -> None:
+    answers.cancel_all(Retry("the reservation's partition is moving to another worker"))
