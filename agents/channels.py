@@ -2,15 +2,23 @@
 
 Keyed by SKU. Each record updates the SKU's state (tables/sku_state.py), every channel's
 availability is computed again with the pure formula, and what changed is published: a
-decrease at once, an increase when its channel's interval has passed (a tick on
-availability.control flushes what is due). A policy change reaches every partition as a
-marker on availability.control; the worker waits until its copy of the policies matches the
-marker's fingerprint, then recomputes every SKU it owns.
+decrease at once, an increase when its channel's interval has passed.
+
+Work that is not one SKU's runs on availability.control, in the partition it concerns, in
+small steps between the other records (table writes need a record of the partition):
+- a tick flushes the increases that are due, found by an index of pending SKUs by due time;
+- a policies marker starts a sweep that computes every SKU of the partition again, a batch
+  per tick; each batch sends the next tick, so the sweep runs as fast as the loop allows and
+  never holds back location records. It first waits (without blocking) until this worker's
+  copy of the policies matches the marker's fingerprint, at most POLICY_WAIT_SECONDS;
+- a control record Kafka redelivers after a crash sweeps the partition to send again what
+  control records changed since it (those deltas may never have reached Kafka).
+The sweep's state and the last control offset applied are records of the partition, so a
+sweep survives a crash and a rebalance; nothing about a partition is held in memory.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any, Iterable
@@ -21,30 +29,34 @@ from agents.dlq import dead_letter
 from streams import topics
 from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
+from streams.compat import partition_items
 from streams.metrics import DELTAS, EVENTS
+from tables import keys
 from tables.publishing import Delta, as_record
 from tables.sku_state import SkuState, apply_location, cause_of, current, due, recompute
-from tables.store import catalog_index, channel_state, policy_cache
+from tables.store import PENDING, catalog_index, channel_state, policy_cache
 
 log = logging.getLogger(__name__)
 STAGE = "channels"
 TICK_SECONDS = 0.25
 POLICY_WAIT_SECONDS = 15.0
+SWEEP_BATCH = 200  # SKUs per sweep step
+SWEEP_STEP_SECONDS = 0.05  # and at most this long
+FLUSH_BATCH = 500  # pending increases flushed per tick
 
 LOCATIONS = settings.topic(topics.LOCATIONS)
 COMPONENTS = settings.topic(topics.COMPONENTS)
 CONTROL = settings.topic(topics.CONTROL)
+SWEEP = keys.INDEX + b"sweep"
+LAST_CONTROL = keys.INDEX + b"control"
+FIRST_SKU = b"\x01"  # every SKU key sorts at or after it; index keys before
+TICK = orjson.dumps({"kind": "tick"})
 
 channel_input = app.topic(LOCATIONS, COMPONENTS, CONTROL, partitions=settings.partitions,
                           key_serializer="raw", value_serializer="raw")
 components_topic = app.topic(COMPONENTS, partitions=settings.partitions, key_serializer="raw", value_serializer="raw")
 control_topic = app.topic(CONTROL, partitions=settings.partitions, key_serializer="raw", value_serializer="raw")
 _delta_topics: dict[str, Any] = {}
-
-# SKUs with a pending increase, per partition of channel_state; rebuilt by a scan of the
-# partition the first time it is ticked after an assignment (the pending state is durable).
-_pending: dict[int, set[bytes]] = {}
-_scanned: set[int] = set()
 
 
 def now_ms() -> int:
@@ -64,12 +76,15 @@ def load(key: bytes) -> SkuState:
     return SkuState.from_bytes(raw) if raw else SkuState(key.decode())
 
 
-async def store_and_publish(key: bytes, state: SkuState, deltas: Iterable[Delta], partition: int) -> None:
+async def store_and_publish(key: bytes, state: SkuState, deltas: Iterable[Delta], due_before: int | None) -> None:
+    """Write the state and keep the pending index in step with it, then send the deltas."""
     channel_state[key] = state.to_bytes()
-    if state.has_pending():
-        _pending.setdefault(partition, set()).add(key)
-    else:
-        _pending.get(partition, set()).discard(key)
+    due_after = state.next_due()
+    if due_after != due_before:
+        if due_before is not None:
+            del channel_state[keys.due_entry(PENDING, due_before, key)]
+        if due_after is not None:
+            channel_state[keys.due_entry(PENDING, due_after, key)] = b""
     await send_deltas(key, state.sku, deltas)
 
 
@@ -82,11 +97,11 @@ async def send_deltas(key: bytes, sku: str, deltas: Iterable[Delta]) -> None:
         await delta_topic(delta.channel).send(key=key, value=codec.encode("AvailabilityDelta", as_record(sku, delta, published_at)))
 
 
-async def settle(key: bytes, state: SkuState, partition: int, cause: tuple[str | None, str | None]) -> None:
+async def settle(key: bytes, state: SkuState, cause: tuple[str | None, str | None], due_before: int | None) -> None:
     """Compute every channel again, publish what must go now, fan out to kits."""
     kit = catalog_index.kits.get(state.sku)
     values, deltas = recompute(state, policy_cache.get(), kit, now_ms(), cause)
-    await store_and_publish(key, state, deltas, partition)
+    await store_and_publish(key, state, deltas, due_before)
     for kit_sku in catalog_index.used_in.get(state.sku, ()):
         await components_topic.send(key=kit_sku.encode(), value=orjson.dumps(
             {"component": state.sku, "channels": values, "event_id": cause[0], "correlation_id": cause[1]}))
@@ -99,6 +114,7 @@ async def on_location(message: Any) -> None:
         await dead_letter(message, STAGE, "decode", str(err))
         return
     state = load(message.key)
+    due_before = state.next_due()
     if not apply_location(state, record):
         # A repeat: Kafka redelivering after a crash, here or upstream. What it caused may not
         # have reached the delta topics, so the current values go out again (same versions).
@@ -106,7 +122,7 @@ async def on_location(message: Any) -> None:
         await send_deltas(message.key, state.sku, current(state))
         return
     EVENTS.labels(STAGE, "applied").inc()
-    await settle(message.key, state, message.partition, (record["event_id"], record.get("correlation_id")))
+    await settle(message.key, state, (record["event_id"], record.get("correlation_id")), due_before)
 
 
 async def on_component(message: Any) -> None:
@@ -121,10 +137,11 @@ async def on_component(message: Any) -> None:
         EVENTS.labels(STAGE, "repeat").inc()
         await send_deltas(message.key, state.sku, current(state))
         return
+    due_before = state.next_due()
     state.components[component] = values
     state.component_offset = message.offset
     EVENTS.labels(STAGE, "component").inc()
-    await settle(message.key, state, message.partition, (update.get("event_id"), update.get("correlation_id")))
+    await settle(message.key, state, (update.get("event_id"), update.get("correlation_id")), due_before)
 
 
 async def on_control(message: Any) -> None:
@@ -134,61 +151,101 @@ async def on_control(message: Any) -> None:
     except (orjson.JSONDecodeError, KeyError, TypeError) as err:
         await dead_letter(message, STAGE, "decode", f"not a control marker: {err}")
         return
-    if message.partition not in _scanned:
-        await scan(message.partition, message.offset)
-    if kind == "tick":
-        await flush_due(message.partition, message.offset)
+    partition, offset = message.partition, message.offset
+    sweep = read_json(SWEEP)
+    last = read_json(LAST_CONTROL)
+    if last is not None and offset <= last:
+        sweep = resend_from(sweep, offset)  # a redelivery: what it changed may not have been sent
     elif kind == "policies":
-        await republish(message.partition, message.offset, marker.get("fingerprint"))
+        sweep = {"republish": marker.get("fingerprint") or "", "since": now_ms(), "cursor": None,
+                 "marker": offset, "resend_from": (sweep or {}).get("resend_from")}
+    elif kind == "tick":
+        await flush_due(partition, offset)
+    if sweep is not None:
+        sweep = await sweep_step(partition, sweep)
+    write_json(SWEEP, sweep)
+    channel_state[LAST_CONTROL] = orjson.dumps(offset)
+    if sweep is not None and not waiting_for_policies(sweep):
+        await control_topic.send(key=b"tick", value=TICK, partition=partition)  # the next step
 
 
-def partition_keys(partition: int) -> list[bytes]:
-    """Every SKU of one channel_state partition (Faust keeps a RocksDB per partition)."""
-    store = channel_state.data
-    db = store._db_for_partition(partition)  # noqa: SLF001 - no public per-partition view
-    return [key for key in db.keys() if key != store.offset_key]  # Faust keeps its offset there
+def read_json(key: bytes) -> Any:
+    raw = channel_state.get(key)
+    return orjson.loads(raw) if raw else None
 
 
-async def scan(partition: int, first_offset: int) -> None:
-    """The first control record of a partition after an assignment: find the pending
-    increases, and send again what uncommitted control records (from first_offset on, so
-    redelivered now) changed before a crash, since those deltas may not have reached Kafka."""
-    pending = _pending.setdefault(partition, set())
-    for n, key in enumerate(partition_keys(partition)):
-        state = load(key)
-        if state.has_pending():
-            pending.add(key)
-        if state.control_offset is not None and state.control_offset >= first_offset:
-            await send_deltas(key, state.sku, current(state))
-        if n % 200 == 199:
-            await asyncio.sleep(0)
-    _scanned.add(partition)
+def write_json(key: bytes, value: Any) -> None:
+    if value is None:
+        if channel_state.get(key) is not None:
+            del channel_state[key]
+    else:
+        channel_state[key] = orjson.dumps(value)
+
+
+def resend_from(sweep: dict[str, Any] | None, offset: int) -> dict[str, Any]:
+    if sweep is None:
+        return {"republish": None, "since": now_ms(), "cursor": None, "marker": None, "resend_from": offset}
+    if sweep.get("resend_from") is None or offset < sweep["resend_from"]:
+        # Earlier than the sweep reaches back: start it over from the first SKU.
+        sweep = {**sweep, "resend_from": offset, "cursor": None}
+    return sweep
 
 
 async def flush_due(partition: int, offset: int) -> None:
+    """The pending increases whose time has come (a range read of the pending index)."""
     now = now_ms()
-    for key in list(_pending.get(partition, ())):
+    prefix = keys.due_prefix(PENDING)
+    due_keys = []
+    for entry, _ in partition_items(channel_state, partition, prefix):
+        if not entry.startswith(prefix) or len(due_keys) >= FLUSH_BATCH:
+            break
+        at, key = keys.due_parts(PENDING, entry)
+        if at > now:
+            break
+        due_keys.append(key)
+    for key in due_keys:
         state = load(key)
+        due_before = state.next_due()
         deltas = due(state, now)
-        if deltas:
-            state.control_offset = offset
-            await store_and_publish(key, state, deltas, partition)
+        state.control_offset = offset
+        await store_and_publish(key, state, deltas, due_before)
 
 
-async def republish(partition: int, offset: int, wanted: str | None) -> None:
-    deadline = time.monotonic() + POLICY_WAIT_SECONDS
-    while wanted and policy_cache.fingerprint() != wanted and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)  # our copy of inventory.policies is catching up
-    if wanted and policy_cache.fingerprint() != wanted:
+def waiting_for_policies(sweep: dict[str, Any]) -> bool:
+    wanted = sweep.get("republish")
+    return (bool(wanted) and policy_cache.fingerprint() != wanted
+            and now_ms() - sweep["since"] < POLICY_WAIT_SECONDS * 1000)
+
+
+async def sweep_step(partition: int, sweep: dict[str, Any]) -> dict[str, Any] | None:
+    """One batch of a sweep; the sweep as it stands after it (None once done)."""
+    if waiting_for_policies(sweep):
+        return sweep  # this worker's copy of inventory.policies is catching up
+    if sweep.get("republish") and policy_cache.fingerprint() != sweep["republish"]:
         log.warning("policies on partition %s: still not the applied ones after %ss; using what is here",
                     partition, POLICY_WAIT_SECONDS)
-    for n, key in enumerate(partition_keys(partition)):
-        state = load(key)
-        state.control_offset = offset
-        await settle(key, state, partition, cause_of(state))
-        if n % 200 == 199:
-            await asyncio.sleep(0)  # let the loop breathe on a big partition
-    EVENTS.labels(STAGE, "republish").inc()
+        sweep["republish"] = ""
+    started = time.monotonic()
+    cursor = sweep["cursor"].encode() + b"\x00" if sweep["cursor"] is not None else FIRST_SKU
+    done = 0
+    for key, raw in partition_items(channel_state, partition, cursor):
+        await sweep_one(key, SkuState.from_bytes(raw), sweep)
+        done += 1
+        if done >= SWEEP_BATCH or time.monotonic() - started > SWEEP_STEP_SECONDS:
+            return {**sweep, "cursor": key.decode()}
+    if sweep.get("republish") is not None:
+        EVENTS.labels(STAGE, "republish").inc()
+    return None
+
+
+async def sweep_one(key: bytes, state: SkuState, sweep: dict[str, Any]) -> None:
+    since = sweep.get("resend_from")
+    if since is not None and state.control_offset is not None and state.control_offset >= since:
+        await send_deltas(key, state.sku, current(state))
+    if sweep.get("republish") is not None:
+        due_before = state.next_due()
+        state.control_offset = sweep["marker"]
+        await settle(key, state, cause_of(state), due_before)
 
 
 @app.agent(channel_input, concurrency=1)
@@ -209,17 +266,19 @@ async def channel_stage(stream: Any) -> None:
 
 @app.timer(TICK_SECONDS)
 async def tick() -> None:
-    """Pending increases are flushed in-stream (table writes need a partition): send a tick
-    to each control partition this worker owns."""
-    marker = orjson.dumps({"kind": "tick"})
+    """Send a tick to each control partition this worker owns that has an increase due or a
+    sweep under way (two point reads per partition: no scan, no memory)."""
+    now = now_ms()
+    prefix = keys.due_prefix(PENDING)
     for tp in app.assignor.assigned_actives():
-        # Unscanned partitions get one tick (to find their pending increases), then only
-        # those with something pending.
-        if tp.topic == CONTROL and (tp.partition not in _scanned or _pending.get(tp.partition)):
-            await control_topic.send(key=b"tick", value=marker, partition=tp.partition)
+        if tp.topic != CONTROL:
+            continue
+        first = next(partition_items(channel_state, tp.partition, prefix), None)
+        due_now = first is not None and first[0].startswith(prefix) and keys.due_parts(PENDING, first[0])[0] <= now
+        if due_now or has_sweep(tp.partition):
+            await control_topic.send(key=b"tick", value=TICK, partition=tp.partition)
 
 
-@app.on_partitions_assigned.connect
-async def forget_pending_index(app: Any, assigned: Any, **kwargs: Any) -> None:
-    _pending.clear()  # rebuilt per partition by the next tick's scan
-    _scanned.clear()
+def has_sweep(partition: int) -> bool:
+    first = next(partition_items(channel_state, partition, SWEEP), None)
+    return first is not None and first[0] == SWEEP

@@ -9,27 +9,18 @@ availability.control carrying the fingerprint of the policies it must see first)
 
 from __future__ import annotations
 
-import hashlib
 import sys
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 import yaml
 
 from streams import topics
-from streams.codec import DecodeError, default_codec
+from streams.codec import default_codec
 from streams.kafka import client_config, create_topic_specs, read_topic
 from streams.settings import Settings
 from tables.policy import PolicyError, Policies, parse_policies
-from tables.policy_records import from_records, record_type, records, to_document
-
-
-def fingerprint(entries: Iterable[tuple[bytes, bytes]]) -> str:
-    """The same for every reader of the same policies: sha256 of the sorted (key, value) bytes."""
-    digest = hashlib.sha256()
-    for key, value in sorted(entries):
-        digest.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
-    return digest.hexdigest()
+from tables.policy_records import decode_policies, fingerprint, records, to_document
 
 
 def in_force(settings: Settings) -> dict[bytes, bytes]:
@@ -43,19 +34,6 @@ def in_force(settings: Settings) -> dict[bytes, bytes]:
         else:
             current[key] = value
     return current
-
-
-def decode(current: dict[bytes, bytes]) -> Policies:
-    codec = default_codec()
-    entries = []
-    for key, value in current.items():
-        name = record_type(key.decode())
-        if name:
-            try:
-                entries.append((key.decode(), codec.decode(name, value)))
-            except DecodeError:
-                continue
-    return from_records(entries)
 
 
 def load(path: str) -> Policies:
@@ -119,6 +97,6 @@ def request_republish(settings: Settings, producer: Any, policies_fingerprint: s
 
 
 def show(settings: Settings) -> int:
-    policies = decode(in_force(settings))
+    policies = decode_policies(in_force(settings), default_codec())
     sys.stdout.write(yaml.safe_dump(to_document(policies), sort_keys=False))
     return 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Protocol
 
 from tables.policy import ChannelPolicy, ChannelRule, LocationPolicy, Policies
 
@@ -72,3 +73,29 @@ def to_document(policies: Policies) -> dict[str, Any]:
 def _rule(rule: ChannelRule, base: ChannelRule = ChannelRule()) -> dict[str, Any]:
     """The fields of rule that differ from base: what the YAML needed to say."""
     return {k: v for k, v in asdict(rule).items() if v != getattr(base, k)}
+
+
+class Decoder(Protocol):
+    def decode(self, name: str, data: bytes) -> dict[str, Any]: ...
+
+
+def decode_policies(current: Mapping[bytes, bytes], codec: Decoder) -> Policies:
+    """The policies held by inventory.policies records (key -> value bytes); a record that
+    does not decode is left out (the rest stay in force)."""
+    entries = []
+    for key, value in current.items():
+        try:
+            name = record_type(key.decode())
+            if name:
+                entries.append((key.decode(), codec.decode(name, value)))
+        except ValueError:  # not UTF-8, or not the record its key names
+            continue
+    return from_records(entries)
+
+
+def fingerprint(entries: Iterable[tuple[bytes, bytes]]) -> str:
+    """The same for every reader of the same policies: sha256 of the sorted (key, value) bytes."""
+    digest = hashlib.sha256()
+    for key, value in sorted(entries):
+        digest.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+    return digest.hexdigest()

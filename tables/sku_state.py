@@ -37,8 +37,10 @@ class SkuState:
     def stock(self) -> dict[str, LocationStock]:
         return {loc: LocationStock(**{b: rec.get(b, 0) for b in BUCKETS}) for loc, rec in self.locations.items()}
 
-    def has_pending(self) -> bool:
-        return any(out.pending is not None for out in self.outputs.values())
+    def next_due(self) -> int | None:
+        """When the first pending increase goes out (epoch ms), None with nothing pending."""
+        return min((out.due for out in self.outputs.values() if out.pending is not None and out.due is not None),
+                   default=None)
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self)

@@ -16,9 +16,8 @@ import faust
 from streams import topics
 from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
-from streams.policies import decode as decode_policies
-from streams.policies import fingerprint
 from tables.policy import Policies
+from tables.policy_records import decode_policies, fingerprint
 
 
 def rocksdb_options() -> dict[str, int]:
@@ -104,17 +103,20 @@ class PolicyCache:
 
     def __init__(self) -> None:
         self._policies: Policies | None = None
+        self._fingerprint: str | None = None
 
     async def on_change(self, event: Any) -> None:
-        self._policies = None
+        self._policies = self._fingerprint = None
 
     def get(self) -> Policies:
         if self._policies is None:
-            self._policies = decode_policies(dict(policies_table.items()))
+            self._policies = decode_policies(dict(policies_table.items()), default_codec())
         return self._policies
 
     def fingerprint(self) -> str:
-        return fingerprint(policies_table.items())
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(policies_table.items())
+        return self._fingerprint
 
 
 catalog_index = Catalog()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import yaml
 
 from streams.codec import AvroCodec
-from streams.policies import decode, fingerprint
+from streams.codec import default_codec
+from tables.policy_records import decode_policies, fingerprint
 from tables.policy import parse_policies
 from tables.policy_records import records, to_document
 
@@ -36,7 +37,7 @@ def test_policies_survive_the_topic_and_the_yaml():
     policies = parse_policies(DOC)
     on_topic = encoded(policies)
     assert set(on_topic) == {b"channel:amazon", b"channel:b2b", b"location:DC1"}
-    assert decode(on_topic) == policies
+    assert decode_policies(on_topic, default_codec()) == policies
     assert parse_policies(to_document(policies)) == policies
 
 
