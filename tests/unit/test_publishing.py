@@ -86,8 +86,10 @@ def test_sku_state_applies_newer_location_records_only_and_recomputes_every_chan
     assert not apply_location(state, location(1, 99))  # a repeat
     assert apply_location(state, location(2, 20))
     values, deltas = recompute(state, POLICIES, None, now_ms=100, cause=("e2", None))
-    assert deltas == [] and state.has_pending()
+    assert deltas == [] and state.next_due() == 100 + 2000  # both channels wait 2 s
+    assert due(state, 2099) == []
     assert [d.available for d in due(state, 2100)] == [17, 20]
+    assert state.next_due() is None
     assert {d.channel: (d.available, d.version) for d in current(state)} == {"web": (17, 2), "b2b": (20, 2)}
 
 

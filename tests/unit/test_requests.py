@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streams import auth
-from tables.requests import RequestError, parse_request, plan
+from tables.requests import RequestError, parse_request
 
 GOOD = {"reservation_id": "r1", "sku": "SKU-1", "qty": 2, "channel": "web", "order_id": "o1"}
 
@@ -35,6 +35,8 @@ def test_a_good_request_with_defaults():
     ({**GOOD, "sku": 7}, "sku"),
     ({**GOOD, "order_id": "x" * 129}, "order_id"),
     ({**GOOD, "location": "DC@1"}, "location"),
+    ({**GOOD, "sku": "SKU\x1f1"}, "sku"),
+    ({**GOOD, "reservation_id": "r\n1"}, "reservation_id"),
     ({**GOOD, "ttl_seconds": 0}, "ttl_seconds"),
     ({**GOOD, "ttl_seconds": 31 * 24 * 3600}, "ttl_seconds"),
     ({**GOOD, "allow_partial": "yes"}, "allow_partial"),
@@ -45,40 +47,60 @@ def test_bad_requests_name_the_field(body, field):
     assert err.value.field == field and field in str(err.value)
 
 
-def test_plan_tries_locations_best_first_with_enough_for_the_whole():
-    assert plan(5, [("A", 3), ("B", 9), ("C", 5)], allow_partial=False) == [("B", 5), ("C", 5)]
-    assert plan(10, [("A", 3), ("B", 9)], allow_partial=False) == []
+TOKENS = auth.parse_tokens({"s3cret": ["reserve"], "ops": {"client": "ops", "scopes": ["reserve", "admin"]},
+                            "viewer": [], "reader": ["read"], "web-2": {"client": "web", "scopes": ["reserve"]},
+                            "web-1": {"client": "web", "scopes": ["reserve"]}})
 
 
-def test_plan_splits_a_partial_request_best_first():
-    assert plan(10, [("A", 3), ("B", 9), ("C", 0)], allow_partial=True) == [("B", 9), ("A", 1)]
-    assert plan(20, [("A", 3), ("B", 9)], allow_partial=True) == [("B", 9), ("A", 3)]
-    assert plan(2, [("A", 0)], allow_partial=True) == []
+def check(header, scope):
+    caller = auth.authenticate(header, TOKENS)
+    caller.require(scope)
+    return caller
 
 
-TOKENS = {"s3cret": ["reserve"], "ops": ["reserve", "admin"], "viewer": []}
-
-
-def test_tokens_and_scopes():
-    auth.check("Bearer s3cret", TOKENS, auth.RESERVE)
-    auth.check("Bearer ops", TOKENS, auth.ADMIN)
-    for header, status in [(None, 401), ("", 401), ("Basic s3cret", 401), ("Bearer nope", 401),
-                           ("Bearer s3cret", 403)]:
+def test_tokens_name_clients_and_scopes():
+    assert check("Bearer ops", auth.ADMIN).client == "ops"
+    assert check("Bearer web-1", auth.RESERVE).client == check("Bearer web-2", auth.RESERVE).client == "web"
+    bare = check("Bearer s3cret", auth.RESERVE).client
+    assert bare.startswith("client-") and "s3cret" not in bare and bare == auth.default_client("s3cret")
+    assert bare != check("Bearer reader", auth.READ).client  # a bare token is a client of its own
+    for header, scope, status in [(None, auth.RESERVE, 401), ("", auth.RESERVE, 401), ("Basic s3cret", auth.RESERVE, 401),
+                                  ("Bearer nope", auth.RESERVE, 401), ("Bearer s3cret", auth.ADMIN, 403),
+                                  ("Bearer viewer", auth.RESERVE, 403), ("Bearer reader", auth.RESERVE, 403)]:
         with pytest.raises(auth.Denied) as err:
-            auth.check(header, TOKENS, auth.ADMIN if header == "Bearer s3cret" else auth.RESERVE)
+            check(header, scope)
         assert err.value.status == status
         assert "s3cret" not in str(err.value)  # a token is never echoed
-    with pytest.raises(auth.Denied) as err:
-        auth.check("Bearer viewer", TOKENS, auth.RESERVE)
-    assert err.value.status == 403
 
 
 def test_any_scope_may_read_but_a_token_without_scopes_may_not():
-    auth.check("Bearer s3cret", TOKENS, auth.READ)
-    auth.check("Bearer ops", TOKENS, auth.READ)
-    auth.check("Bearer reader", {"reader": ["read"]}, auth.READ)
+    for token in ("s3cret", "ops", "reader"):
+        check(f"Bearer {token}", auth.READ)
     with pytest.raises(auth.Denied) as err:
-        auth.check("Bearer viewer", TOKENS, auth.READ)
+        check("Bearer viewer", auth.READ)
     assert err.value.status == 403
-    with pytest.raises(auth.Denied):
-        auth.check("Bearer reader", {"reader": ["read"]}, auth.RESERVE)
+
+
+@pytest.mark.parametrize("table, says", [
+    ([], "JSON object"),
+    ({"": ["read"]}, "empty"),
+    ({"t": "read"}, "scopes"),
+    ({"t": ["fly"]}, "scopes"),
+    ({"t": {"client": "a/b", "scopes": ["read"]}}, "client"),
+    ({"t": {"client": "", "scopes": ["read"]}}, "client"),
+    ({"t": {"client": "ok", "scopes": ["read"], "colour": 1}}, "colour"),
+])
+def test_bad_token_tables_say_what_is_wrong_without_the_token(table, says):
+    with pytest.raises(auth.TokenError) as err:
+        auth.parse_tokens(table)
+    assert says in str(err.value) and "'t'" not in str(err.value)
+
+
+def test_the_internal_credential_is_configured_or_derived_from_the_api_tokens():
+    assert auth.internal_credential("set", "{}", "app") == "set"
+    derived = auth.internal_credential("", '{"tok": ["reserve"]}', "app")
+    assert derived == auth.internal_credential("", '{"tok": ["reserve"]}', "app")
+    assert derived != auth.internal_credential("", '{"tok2": ["reserve"]}', "app")
+    assert derived != auth.internal_credential("", '{"tok": ["reserve"]}', "other-app")
+    assert "tok" not in derived
+    assert auth.is_internal(derived, derived) and not auth.is_internal("x", derived)

@@ -32,7 +32,7 @@ def test_defaults():
     assert s.security_protocol == "PLAINTEXT"
     assert s.sasl_mechanism == "" and s.sasl_username == "" and s.ssl_cafile == ""
     assert s.sasl_password == Secret("") and not s.sasl_password
-    assert s.tokens() == {}
+    assert s.callers() == {} and s.request_timeout == 10 and s.reservation_retention == 7 * 24 * 3600
     assert s.app_id == "stockstream"
 
 
@@ -62,6 +62,9 @@ ALL = {
     "ssl_cafile": ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"),
     "api_tokens": (TOKENS, Secret(TOKENS)),
     "protect_reads": ("yes", True),
+    "internal_token": ("inside-job", Secret("inside-job")),
+    "request_timeout": ("5", 5),
+    "reservation_retention": ("3600", 3600),
 }
 
 
@@ -76,7 +79,9 @@ def test_every_variable_is_read_and_converted():
         assert got == want, name
         assert type(got) is type(want), name
     assert s.sasl_password.get() == PASSWORD
-    assert s.tokens() == {"tok-abc-123": ["read", "reserve"]}
+    callers = s.callers()
+    assert list(callers) == ["tok-abc-123"] and callers["tok-abc-123"].scopes == {"read", "reserve"}
+    assert s.internal_credential() == "inside-job"
 
 
 @pytest.mark.parametrize("raw, want", [
@@ -132,7 +137,8 @@ def test_limits_themselves_are_accepted():
     assert (s.partitions, s.session_timeout, s.web_port) == (1, 6, 65535)
 
 
-@pytest.mark.parametrize("raw", ["{not json", '["read"]', '{"tok": "read"}', '"tok"', ""])
+@pytest.mark.parametrize("raw", ["{not json", '["read"]', '{"tok": "read"}', '"tok"', "",
+                                 '{"tok": {"client": "a b", "scopes": []}}'])
 def test_bad_api_tokens_name_the_variable_without_showing_them(raw):
     with pytest.raises(SettingsError) as info:
         load(api_tokens=raw)
