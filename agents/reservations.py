@@ -33,6 +33,7 @@ import orjson
 from agents import answers
 from agents.dlq import dead_letter
 from agents.topics import events_topic, reservations_topic
+from streams import broker
 from streams.app import app, settings
 from streams.codec import default_codec
 from streams.metrics import EVENTS
@@ -40,7 +41,7 @@ from tables import keys
 from tables.model import API_SOURCE
 from tables.reservation_requests import (
     ACCEPTED, CLOSED, PENDING, REJECTED, Ask, Command, RequestRecord, conflicts, decision, on_allocation,
-    on_answer, open_request, release, unscoped,
+    on_answer, open_request, release, unreleased, unscoped,
 )
 from tables.store import FORGET, reservation_requests
 
@@ -231,20 +232,25 @@ def answer_to(request: dict[str, Any]) -> Any:
 
 
 def released(record: RequestRecord) -> tuple[int, dict[str, Any]] | None:
-    if record.state == ACCEPTED:
+    """A DELETE's answer once nothing unpicked is held (picked units stay until shipped)."""
+    if record.state == ACCEPTED and unreleased(record):
         return None
-    return 200, {"status": "released", "reservation_id": record.reservation_id, "state": record.state}
+    state = "open" if record.state == ACCEPTED else record.state
+    return 200, {"status": "released", "reservation_id": record.reservation_id, "state": state}
 
 
 async def submit(key: bytes, message: dict[str, Any], until: Any) -> tuple[int, dict[str, Any]]:
-    """Log a message for the service and wait for the answer the record gives (Retry if it
-    does not come in time: the broker may be away, or the partition moved)."""
+    """Log a message for the service and wait for the answer the record gives; Retry if it
+    does not come within the request timeout (the broker away, the partition moving)."""
+    if not broker.reachable():
+        raise Retry("Kafka is not reachable right now")  # log nothing that would land later
     scoped_id = key.decode()
+    deadline = time.monotonic() + settings.request_timeout
     waiting = answers.expect(scoped_id, until)
     try:
         await asyncio.wait_for(reservations_topic.send(key=key, value=orjson.dumps(message)),
                                settings.request_timeout)
-        return await asyncio.wait_for(waiting, settings.request_timeout)
+        return await asyncio.wait_for(waiting, max(deadline - time.monotonic(), 0.0))
     except asyncio.TimeoutError:
         raise Retry("the reservation service did not answer in time") from None
     finally:

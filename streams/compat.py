@@ -21,3 +21,10 @@ def partition_items(table: Any, partition: int, start: bytes = b"") -> Iterator[
     for key, value in db.items(from_key=start):
         if key != store.offset_key:
             yield key, value
+
+
+def kafka_client(app: Any) -> Any:
+    """The aiokafka client under Faust's producer (None before it starts), to ask the cluster
+    for metadata: Faust has no public way to ask whether the broker answers."""
+    producer = app.producer._producer  # noqa: SLF001 - the aiokafka producer Faust wraps
+    return producer.client if producer is not None else None

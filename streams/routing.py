@@ -24,6 +24,7 @@ from aiokafka.partitioner import murmur2
 from faust import web
 from yarl import URL
 
+from streams import broker
 from streams.app import app, settings
 
 FORWARDED = "X-Stockstream-Forwarded"  # the internal credential
@@ -40,8 +41,9 @@ def partition_for(key: bytes, partitions: int | None = None) -> int:
 
 
 def ready() -> bool:
-    """Tables recovered, assignment stable: ownership is known."""
-    return app.tables.recovery.completed.is_set() and not app.rebalancing and not app.in_recovery
+    """Tables recovered, assignment stable, Kafka answering: ownership is known."""
+    return (app.tables.recovery.completed.is_set() and not app.rebalancing and not app.in_recovery
+            and broker.reachable())
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ _owners: tuple[Any, dict[tuple[str, int], URL]] = (None, {})
 def owner(table: Any, key: bytes) -> Owner:
     """Who owns key in table now; Unavailable while nobody knows."""
     if not ready():
-        raise Unavailable("this worker is starting, rebalancing or recovering its tables")
+        raise Unavailable("this worker is starting, rebalancing or recovering its tables, or Kafka is away")
     partition = partition_for(key)
     url = _owner_urls().get((table.changelog_topic.get_topic_name(), partition))
     if url is None:

@@ -27,7 +27,7 @@ class EngineView(web.View):
         try:
             return await super().dispatch(request)
         except (Unavailable, Retry) as why:
-            return self.json({"status": "retry", "error": str(why)}, status=503,
+            return self.json({"status": "retry", "reason": str(why)}, status=503,
                              headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         except auth.Denied as denied:
             return self.json({"error": str(denied)}, status=denied.status)

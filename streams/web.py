@@ -124,7 +124,7 @@ class HealthView(EngineView):
     async def get(self, request: web.Request) -> web.Response:
         if ready():
             return self.json({"status": "ok"})
-        return self.json({"error": "recovering tables or rebalancing", "state": "starting"}, status=503,
+        return self.json({"status": "retry", "reason": "recovering tables or rebalancing", "state": "starting"}, status=503,
                          headers={"Retry-After": "1"})
 
 

@@ -176,11 +176,17 @@ def on_allocation(record: RequestRecord, location: str, update: dict[str, Any], 
 
 
 def release(record: RequestRecord) -> list[Release]:
-    """DELETE: release what is still held, everywhere (nothing while pending or closed)."""
+    """DELETE: release the unpicked units still held, everywhere (nothing while pending or
+    closed; picked units stay held until they ship)."""
     if record.state != ACCEPTED:
         return []
     record.releasing = True
-    return [Release(location) for location, held in record.held.items() if held["open"]]
+    return [Release(location) for location in unreleased(record)]
+
+
+def unreleased(record: RequestRecord) -> list[str]:
+    """The locations still holding unpicked units for the reservation."""
+    return [location for location, held in record.held.items() if held["open"] and held["unpicked"] > 0]
 
 
 def decision(record: RequestRecord) -> dict[str, Any] | None:

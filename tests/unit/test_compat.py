@@ -38,3 +38,15 @@ def test_partition_items_reads_in_key_order_from_a_key_and_hides_faust_s_offset(
     assert [k for k, _ in partition_items(table, 0, b"\x00b")] == [b"\x00b", b"A", b"B"]
     assert [k for k, _ in partition_items(table, 0, b"\x01")] == [b"A", b"B"]
     db.close()
+
+
+def test_faust_s_producer_still_wraps_an_aiokafka_client_we_can_ask_for_metadata():
+    import inspect
+
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.client import AIOKafkaClient
+    from faust.transport.drivers.aiokafka import Producer
+
+    assert "self._producer" in inspect.getsource(Producer)
+    assert "self.client" in inspect.getsource(AIOKafkaProducer.__init__)
+    assert inspect.iscoroutinefunction(AIOKafkaClient.fetch_all_metadata)

@@ -85,10 +85,12 @@ def test_allocations_follow_picks_and_closes_and_the_reservation_closes_with_the
     assert on_allocation(record, "A", {"offset": 11, "unpicked": 2, "picked": 3, "open": True}, T0)
     assert not on_allocation(record, "A", {"offset": 11, "unpicked": 5, "picked": 0, "open": True}, T0)  # not newer
     assert not on_allocation(record, "C", {"offset": 99, "unpicked": 0, "picked": 0, "open": False}, T0)
-    assert release(record) == [Release("A"), Release("B")] and record.releasing
+    assert release(record) == [Release("A"), Release("B")] and record.releasing  # unpicked units only
     on_allocation(record, "B", {"offset": 4, "unpicked": 0, "picked": 0, "open": False}, T0 + 5)
     assert record.state == ACCEPTED and release(record) == [Release("A")]
-    on_allocation(record, "A", {"offset": 12, "unpicked": 0, "picked": 0, "open": False}, T0 + 9)
+    on_allocation(record, "A", {"offset": 12, "unpicked": 0, "picked": 3, "open": True}, T0 + 7)
+    assert record.state == ACCEPTED and release(record) == []  # picked units stay until shipped
+    on_allocation(record, "A", {"offset": 13, "unpicked": 0, "picked": 0, "open": False}, T0 + 9)
     assert record.state == CLOSED and record.closed_at == T0 + 9
     assert release(record) == []
     shown = view(record)

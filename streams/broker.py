@@ -1,0 +1,46 @@
+"""Does Kafka answer this worker now? A probe asks for cluster metadata every PROBE_SECONDS.
+
+While it does not, this worker cannot know who owns what (the group may have moved its
+partitions) and cannot log a request, so reads, reservations and /health answer 503 at once
+instead of waiting on a producer that would hold the send until the broker returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from streams.app import app
+from streams.compat import kafka_client
+
+log = logging.getLogger(__name__)
+PROBE_SECONDS = 1.0
+PROBE_TIMEOUT = 2.0
+SILENCE = PROBE_SECONDS + PROBE_TIMEOUT + 1.0  # no answer for this long: away
+
+_last_answer = time.monotonic()
+_away = False
+
+
+def reachable() -> bool:
+    return time.monotonic() - _last_answer < SILENCE
+
+
+@app.timer(PROBE_SECONDS)
+async def probe() -> None:
+    global _last_answer, _away
+    client = kafka_client(app)
+    if client is None:
+        return
+    try:
+        await asyncio.wait_for(client.fetch_all_metadata(), PROBE_TIMEOUT)
+    except Exception as err:  # noqa: BLE001 - any failure means: no answer
+        if not _away and not reachable():
+            _away = True
+            log.warning("Kafka does not answer (%s): this worker answers 503 until it does", type(err).__name__)
+        return
+    _last_answer = time.monotonic()
+    if _away:
+        _away = False
+        log.warning("Kafka answers again")
