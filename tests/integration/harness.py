@@ -190,3 +190,40 @@ class Deployment:
     def close(self) -> None:
         for worker in self.workers:
             worker.stop()
+
+
+class LocalBroker:
+    """The broker scripts/kafka-local runs (the one `make test` and CI start), paused or
+    stopped by chaos tests. Its pid is in the script's pid file."""
+
+    SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "kafka-local"
+
+    def __init__(self) -> None:
+        self.port = BOOTSTRAP.rpartition(":")[2]
+        home = Path(os.environ.get("KAFKA_LOCAL_DIR", self.SCRIPT.parent.parent / ".kafka"))
+        self.pidfile = home / f"kafka-{self.port}.pid"
+
+    def pid(self) -> int:
+        assert self.pidfile.is_file(), f"no broker started by scripts/kafka-local on port {self.port} ({self.pidfile})"
+        return int(self.pidfile.read_text())
+
+    def pause(self, seconds: float) -> None:
+        """Freeze the broker (connections hang, nothing is refused) for a while."""
+        pid = self.pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    def _script(self, action: str) -> None:
+        done = subprocess.run([str(self.SCRIPT), action], env={**os.environ, "KAFKA_PORT": self.port},
+                              capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def stop(self) -> None:
+        self.pid()
+        self._script("down")
+
+    def start(self) -> None:
+        self._script("up")
