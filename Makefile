@@ -41,6 +41,8 @@ bench: install kafka-up
 	$(BIN)/python bench/decrease_latency.py
 	$(BIN)/python bench/reservations.py
 	$(BIN)/python bench/storm.py
+	$(BIN)/python bench/open_reservations.py
+	$(BIN)/python bench/republish.py
 
 clean:
 	rm -rf .stockstream .pytest_cache .hypothesis

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.integration.harness import STOCKSTREAM, Deployment, wait_for  # noqa: E402
-from tests.integration.test_reservations import TOKEN, post  # noqa: E402
+from tests.integration.clients import TOKEN, post  # noqa: E402
 
 
 def main() -> int:
