@@ -34,7 +34,7 @@ from streams.metrics import DELTAS, EVENTS
 from tables import keys
 from tables.publishing import Delta, as_record
 from tables.sku_state import SkuState, apply_location, cause_of, current, due, recompute
-from tables.store import PENDING, catalog_index, channel_state, policy_cache
+from tables.store import PENDING, catalog_index, channel_state, due_entries, policy_cache
 
 log = logging.getLogger(__name__)
 STAGE = "channels"
@@ -194,16 +194,7 @@ def resend_from(sweep: dict[str, Any] | None, offset: int) -> dict[str, Any]:
 async def flush_due(partition: int, offset: int) -> None:
     """The pending increases whose time has come (a range read of the pending index)."""
     now = now_ms()
-    prefix = keys.due_prefix(PENDING)
-    due_keys = []
-    for entry, _ in partition_items(channel_state, partition, prefix):
-        if not entry.startswith(prefix) or len(due_keys) >= FLUSH_BATCH:
-            break
-        at, key = keys.due_parts(PENDING, entry)
-        if at > now:
-            break
-        due_keys.append(key)
-    for key in due_keys:
+    for _, _, key in due_entries(channel_state, partition, PENDING, now, FLUSH_BATCH):
         state = load(key)
         due_before = state.next_due()
         deltas = due(state, now)
@@ -269,13 +260,10 @@ async def tick() -> None:
     """Send a tick to each control partition this worker owns that has an increase due or a
     sweep under way (two point reads per partition: no scan, no memory)."""
     now = now_ms()
-    prefix = keys.due_prefix(PENDING)
     for tp in app.assignor.assigned_actives():
         if tp.topic != CONTROL:
             continue
-        first = next(partition_items(channel_state, tp.partition, prefix), None)
-        due_now = first is not None and first[0].startswith(prefix) and keys.due_parts(PENDING, first[0])[0] <= now
-        if due_now or has_sweep(tp.partition):
+        if due_entries(channel_state, tp.partition, PENDING, now, 1) or has_sweep(tp.partition):
             await control_topic.send(key=b"tick", value=TICK, partition=tp.partition)
 
 

@@ -18,7 +18,7 @@ from agents.topics import events_topic
 from streams.app import app
 from streams.codec import default_codec
 from tables import keys
-from tables.store import EXPIRY, positions
+from tables.store import EXPIRY, due_entries, positions
 
 CHECK_SECONDS = 1.0
 BATCH = 500  # events logged per partition per check: a mass expiry never stalls the loop
@@ -30,21 +30,13 @@ _logged: dict[bytes, int] = {}
 
 @app.timer(CHECK_SECONDS)
 async def expire() -> None:
-    from streams.compat import partition_items
-
     now = int(time.time() * 1000)
     topic = events_topic.get_topic_name()
-    prefix = keys.due_prefix(EXPIRY)
     due_now: set[bytes] = set()
     for tp in app.assignor.assigned_actives():
         if tp.topic != topic:
             continue
-        for entry, _ in partition_items(positions, tp.partition, prefix):
-            if not entry.startswith(prefix) or len(due_now) >= BATCH:
-                break
-            at, reservation_key = keys.due_parts(EXPIRY, entry)
-            if at > now:
-                break
+        for entry, at, reservation_key in due_entries(positions, tp.partition, EXPIRY, now, BATCH):
             due_now.add(entry)
             if now - _logged.get(entry, -RESEND_AFTER_MS) >= RESEND_AFTER_MS:
                 _logged[entry] = now

@@ -43,7 +43,7 @@ from tables.reservation_requests import (
     ACCEPTED, CLOSED, PENDING, REJECTED, Ask, Command, RequestRecord, conflicts, decision, on_allocation,
     on_answer, open_request, release, unreleased, unscoped,
 )
-from tables.store import FORGET, reservation_requests
+from tables.store import FORGET, due_entries, reservation_requests
 
 log = logging.getLogger(__name__)
 STAGE = "reservations"
@@ -283,23 +283,12 @@ FORGET_BATCH = 500
 async def forget_expired_records() -> None:
     """Log a forget for every closed or rejected reservation whose retention ran out (an index
     range read per partition this worker owns: nothing is scanned, nothing kept in memory)."""
-    from streams.compat import partition_items
-
     topic = reservations_topic.get_topic_name()
     now = now_ms()
-    prefix = keys.due_prefix(FORGET)
     for tp in app.assignor.assigned_actives():
-        if tp.topic != topic:
-            continue
-        sent = 0
-        for entry, _ in partition_items(reservation_requests, tp.partition, prefix):
-            if not entry.startswith(prefix) or sent >= FORGET_BATCH:
-                break
-            at, key = keys.due_parts(FORGET, entry)
-            if at > now:
-                break
-            await reservations_topic.send(key=key, value=orjson.dumps({"kind": "forget", "at": at}))
-            sent += 1
+        if tp.topic == topic:
+            for _, at, key in due_entries(reservation_requests, tp.partition, FORGET, now, FORGET_BATCH):
+                await reservations_topic.send(key=key, value=orjson.dumps({"kind": "forget", "at": at}))
 
 
 @app.on_partitions_revoked.connect

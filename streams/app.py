@@ -8,9 +8,11 @@ themselves, so a record that fails to decode reaches the DLQ instead of being sk
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import faust
 
+from streams import local_state
 from streams.settings import Settings
 from streams.transport import Transport
 
@@ -35,6 +37,10 @@ def broker_credentials(conf: Settings) -> faust.types.auth.CredentialsT | None:
 class App(faust.App):
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
+
+    async def on_stop(self) -> None:
+        await super().on_stop()  # streams drained, the producer flushed
+        local_state.mark_clean(Path(self.conf.tabledir))
 
 
 def create_app(conf: Settings) -> faust.App:

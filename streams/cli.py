@@ -92,8 +92,12 @@ def run_worker(extra: list[str]) -> int:
         print(f"stockstream: {err}", file=sys.stderr)
         return 2
     from streams.settings import LOG_LEVELS
+    from pathlib import Path
+
+    from streams import local_state
     from streams.worker import app, settings
 
+    local_state.prepare(Path(app.conf.tabledir))
     sys.argv = ["stockstream", "worker", "--loglevel", LOG_LEVELS[settings.log_level.lower()], *extra]
     app.main()
     return 0

@@ -16,6 +16,8 @@ import faust
 from streams import topics
 from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
+from streams.compat import partition_items
+from tables import keys
 from tables.policy import Policies
 from tables.policy_records import decode_policies, fingerprint
 
@@ -145,6 +147,21 @@ channel_state = app.Table(
     help="SKU -> SkuState (orjson): stock per location, kit components, each channel's output",
 )
 PENDING = b"pending"  # index: SKUs with an increase waiting for its time
+
+
+def due_entries(table: Any, partition: int, kind: bytes, now_ms: int, limit: int) -> list[tuple[bytes, int, bytes]]:
+    """(entry key, due at, subject) of the index entries of a kind due by now_ms, oldest first,
+    in one partition of a table: a range read that stops at the first entry not due."""
+    prefix = keys.due_prefix(kind)
+    found = []
+    for entry, _ in partition_items(table, partition, prefix):
+        if not entry.startswith(prefix) or len(found) >= limit:
+            break
+        at, subject = keys.due_parts(kind, entry)
+        if at > now_ms:
+            break
+        found.append((entry, at, subject))
+    return found
 
 
 def item_for(sku: str) -> dict[str, Any] | None:

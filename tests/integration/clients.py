@@ -89,6 +89,7 @@ class Storm:
     requests: int
     clients: int
     deadline_seconds: float = 60.0
+    pace: float = 0.0  # a client's pause after each answer (checkouts arrive over time)
     body: Callable[[int], dict] = lambda n: reserve(f"storm-{n}", 1)
     answered: int = 0
     statuses: dict[int, list[int]] = field(default_factory=dict)  # request -> every status seen
@@ -113,6 +114,7 @@ class Storm:
                 break
             time.sleep(0.2)
         self.statuses[n] = seen
+        time.sleep(self.pace)
 
     def run(self) -> Storm:
         with ThreadPoolExecutor(max_workers=self.clients) as pool:

@@ -116,20 +116,28 @@ def test_the_storm_right_after_a_fresh_worker_and_a_live_policy_apply(deployment
     deployment.produce(receipts({"DC1": STOCK}))
     first = deployment.worker("w1")
     apply_policies(deployment, tmp_path, POLICIES)  # live: the worker runs
-    storm = Storm([first.port], REQUESTS, CLIENTS)
+    # 50 clients, each asking again 0.5 s after an answer: the storm lasts long enough for the
+    # second worker to join the group and take partitions over while it goes on.
+    storm = Storm([first.port], REQUESTS, CLIENTS, pace=0.5)
+
+    joined = {}
 
     def second_worker() -> None:
         wait_for(lambda: storm.answered >= 100, 120, "the storm under way", interval=0.05)
         second = deployment.worker("w2", wait=False)
+        joined["at"] = time.monotonic()
         second.wait_healthy()
+        joined["healthy"] = time.monotonic()
         storm.ports.append(second.port)
 
     joining = threading.Thread(target=second_worker)
     joining.start()
     started = time.monotonic()
     storm.run()
-    took = time.monotonic() - started
+    ended = time.monotonic()
+    took = ended - started
     joining.join()
+    assert joined["healthy"] < ended - 1  # the second worker joined while the storm went on
 
     assert len(storm.final) == REQUESTS, f"{REQUESTS - len(storm.final)} requests never got 201/409"
     assert 500 not in storm.seen() and storm.seen() <= {201, 409, 503, 0}
@@ -141,4 +149,5 @@ def test_the_storm_right_after_a_fresh_worker_and_a_live_policy_apply(deployment
         for worker in (first, second):
             status, held = call(worker.port, "GET", f"/reservations/storm-{n}")
             assert status == 200 and held["state"] == "open", (n, held)
-    print(f"storm: {REQUESTS} requests in {took:.1f}s, slowest answered after {max(storm.took.values()):.1f}s")
+    print(f"storm: {REQUESTS} requests in {took:.1f}s, slowest answered after {max(storm.took.values()):.1f}s, "
+          f"statuses seen {sorted(storm.seen())}")
