@@ -83,9 +83,22 @@ async def store_and_publish(key: bytes, state: SkuState, deltas: Iterable[Delta]
     if due_after != due_before:
         if due_before is not None:
             del channel_state[keys.due_entry(PENDING, due_before, key)]
-        if due_after is not None:
-            channel_state[keys.due_entry(PENDING, due_after, key)] = b""
+        index_pending(key, state)
     await send_deltas(key, state.sku, deltas)
+
+
+def index_pending(key: bytes, state: SkuState) -> None:
+    due_at = state.next_due()
+    if due_at is not None:
+        channel_state[keys.due_entry(PENDING, due_at, key)] = b""
+
+
+async def send_again(key: bytes, state: SkuState) -> None:
+    """A redelivered record: what it caused may not have reached Kafka (the deltas, the
+    pending index entry written after the state), so both are made again."""
+    EVENTS.labels(STAGE, "repeat").inc()
+    index_pending(key, state)
+    await send_deltas(key, state.sku, current(state))
 
 
 async def send_deltas(key: bytes, sku: str, deltas: Iterable[Delta]) -> None:
@@ -116,10 +129,8 @@ async def on_location(message: Any) -> None:
     state = load(message.key)
     due_before = state.next_due()
     if not apply_location(state, record):
-        # A repeat: Kafka redelivering after a crash, here or upstream. What it caused may not
-        # have reached the delta topics, so the current values go out again (same versions).
-        EVENTS.labels(STAGE, "repeat").inc()
-        await send_deltas(message.key, state.sku, current(state))
+        # A repeat: Kafka redelivering after a crash, here or upstream (same versions).
+        await send_again(message.key, state)
         return
     EVENTS.labels(STAGE, "applied").inc()
     await settle(message.key, state, (record["event_id"], record.get("correlation_id")), due_before)
@@ -134,8 +145,7 @@ async def on_component(message: Any) -> None:
         return
     state = load(message.key)
     if state.component_offset is not None and message.offset <= state.component_offset:
-        EVENTS.labels(STAGE, "repeat").inc()
-        await send_deltas(message.key, state.sku, current(state))
+        await send_again(message.key, state)
         return
     due_before = state.next_due()
     state.components[component] = values
@@ -164,7 +174,7 @@ async def on_control(message: Any) -> None:
     if sweep is not None:
         sweep = await sweep_step(partition, sweep)
     write_json(SWEEP, sweep)
-    channel_state[LAST_CONTROL] = orjson.dumps(offset)
+    channel_state[LAST_CONTROL] = orjson.dumps(max(offset, last if last is not None else -1))
     if sweep is not None and not waiting_for_policies(sweep):
         await control_topic.send(key=b"tick", value=TICK, partition=partition)  # the next step
 
@@ -194,9 +204,13 @@ def resend_from(sweep: dict[str, Any] | None, offset: int) -> dict[str, Any]:
 async def flush_due(partition: int, offset: int) -> None:
     """The pending increases whose time has come (a range read of the pending index)."""
     now = now_ms()
-    for _, _, key in due_entries(channel_state, partition, PENDING, now, FLUSH_BATCH):
+    for entry, at, key in due_entries(channel_state, partition, PENDING, now, FLUSH_BATCH):
         state = load(key)
         due_before = state.next_due()
+        if at != due_before:  # the entry outlived a change of the state (a crash between writes)
+            del channel_state[entry]
+            index_pending(key, state)  # the state's own entry, in case that one was lost
+            continue
         deltas = due(state, now)
         state.control_offset = offset
         await store_and_publish(key, state, deltas, due_before)

@@ -18,7 +18,8 @@ from agents.topics import events_topic
 from streams.app import app
 from streams.codec import default_codec
 from tables import keys
-from tables.store import EXPIRY, due_entries, positions
+from tables.position_records import EXPIRY
+from tables.store import due_entries, positions
 
 CHECK_SECONDS = 1.0
 BATCH = 500  # events logged per partition per check: a mass expiry never stalls the loop

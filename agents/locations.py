@@ -1,8 +1,8 @@
 """The location stage: inventory.events -> positions table -> availability.locations.
 
 Per record: decode, check, load the position (and the reservation the event names, from its
-own record), apply the pure model, write the position, then the reservation it changed, then
-publish. Faust flushes what we produced before it commits the offset, so only a record Kafka
+own record), apply the pure model, write what tables/position_records.py lists (the position,
+then the reservation it changed), then publish. Faust flushes what we produced before it commits the offset, so only a record Kafka
 redelivers after a crash can have lost its outputs: for it (REDELIVERED, known by its offset)
 the position and the reservation it last changed are written again and its outputs sent again;
 every consumer of them keys on versions, offsets and event ids, so the repeat is harmless.
@@ -26,9 +26,11 @@ from streams.codec import DecodeError, default_codec
 from streams.metrics import EVENTS, FLAGS
 from tables import keys
 from tables.events import InvalidEvent, normalize, position_key
-from tables.model import API_SOURCE, DUPLICATE, REDELIVERED, Outcome, apply, follow_ups
+from tables.model import API_SOURCE, DUPLICATE, REDELIVERED, Outcome, apply, follow_ups, record_of
 from tables.position import Position, Reservation
-from tables.store import EXPIRY, item_for, policy_cache, positions
+from tables import position_records
+from tables.position_records import EXPIRY
+from tables.store import item_for, policy_cache, positions
 
 log = logging.getLogger(__name__)
 STAGE = "locations"
@@ -62,9 +64,11 @@ def read(message: Any) -> dict[str, Any]:
 
 def load(key: bytes, event: dict[str, Any]) -> Position:
     raw = positions.get(key)
+    # A record from before reservations had records of their own still carries them: they
+    # are loaded all, and written apart with this event (store).
     position = Position.from_bytes(raw) if raw else Position(event["sku"], event["location"])
     rid = event.get("reservation_id")
-    if rid:
+    if rid and rid not in position.reservations:
         held = positions.get(keys.reservation(key, rid))
         if held is not None:
             position.reservations[rid] = Reservation.from_bytes(held)
@@ -74,23 +78,12 @@ def load(key: bytes, event: dict[str, Any]) -> Position:
     return position
 
 
-def store(key: bytes, position: Position, rewrite_reservation: bool) -> None:
-    """The position first, then the reservation it names as last changed: one changelog
-    partition keeps that order, so the reservation's record is never ahead of its position."""
-    positions[key] = position.to_bytes()
-    last = position.last_reservation
-    if not rewrite_reservation or last is None:
-        return
-    reservation_key = keys.reservation(key, last["id"])
-    record = last["record"]
-    if record is None:
-        del positions[reservation_key]
-        if last["expires_at"] is not None:
-            del positions[keys.due_entry(EXPIRY, last["expires_at"], reservation_key)]
-        return
-    positions[reservation_key] = orjson.dumps(record)
-    if record["expires_at"] is not None:
-        positions[keys.due_entry(EXPIRY, record["expires_at"], reservation_key)] = b""
+def store(key: bytes, position: Position, with_reservation: bool) -> None:
+    for record_key, value in position_records.writes(key, position, with_reservation):
+        if value is None:
+            del positions[record_key]
+        else:
+            positions[record_key] = value
 
 
 async def process(message: Any) -> None:
@@ -107,6 +100,7 @@ async def process(message: Any) -> None:
         log.exception("cannot apply %s[%s]@%s", message.topic, message.partition, message.offset)
         EVENTS.labels(STAGE, "dead_letter").inc()
         await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
+        await answer_refused_request(message, "internal error")
         return
     redelivered = outcome.status == REDELIVERED
     store(message.key, position, outcome.touched is not None or redelivered)
@@ -140,15 +134,20 @@ async def tell_reservation_service(event: dict[str, Any], position: Position, ou
     rid = event.get("reservation_id")
     if not rid or "/" not in rid:
         return
-    held = position.reservations.get(rid)
+    last = position.last_reservation
+    if last is not None and last["id"] == rid:
+        record = last["record"]  # as stored: a redelivery may have loaded an older copy
+    else:
+        held = position.reservations.get(rid)
+        record = record_of(held) if held is not None else None
     update = {
         "kind": "allocation", "location": event["location"],
         # The position's offset, not the record's: a redelivered record reports the state
         # as it is now, and the service keeps the newest it has seen.
         "offset": position.offset[1] if position.offset else offset,
-        "open": held is not None,
-        "unpicked": held.unpicked if held else 0,
-        "picked": held.picked if held else 0,
+        "open": record is not None,
+        "unpicked": record["unpicked"] if record else 0,
+        "picked": record["picked"] if record else 0,
     }
     if event["type"] == "ReserveRequested" and event["source"] == API_SOURCE:
         update["answer"] = outcome.answer

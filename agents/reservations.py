@@ -95,14 +95,17 @@ async def handle(message: Any) -> None:
             del reservation_requests[key]
         return
     after = record.to_bytes()
+    if after == before and record.state == PENDING and record.asking:
+        commands = [Ask(*record.asking)]  # see the module's last paragraph
+    # Encoded before anything is written: a command that cannot be logged must not leave a
+    # record waiting for its answer.
+    logged = [encode_command(record, command) for command in commands]
     if after != before:
         reservation_requests[key] = after
-        if record.closed_at is not None and record.state in (CLOSED, REJECTED):
-            reservation_requests[keys.due_entry(FORGET, forget_at(record), key)] = b""
-    elif record.state == PENDING and record.asking:
-        commands = [Ask(*record.asking)]  # see the module's last paragraph
-    for command in commands:
-        await log_command(record, command)
+    if record.state in (CLOSED, REJECTED):  # again on a repeat: a crash may have lost it
+        reservation_requests[keys.due_entry(FORGET, forget_at(record), key)] = b""
+    for position_key, event in logged:
+        await events_topic.send(key=position_key, value=event)
     answers.settle(record)
 
 
@@ -146,10 +149,19 @@ def on_forget(record: RequestRecord | None, command: dict[str, Any], client: str
     return None, []
 
 
-HANDLERS = {"request": on_request, "allocation": on_allocation_update, "release": on_release, "forget": on_forget}
+def on_nudge(record: RequestRecord | None, command: dict[str, Any], client: str,
+             reservation_id: str) -> tuple[RequestRecord | None, list[Command]]:
+    """A retry while the reservation is pending: nothing changes, so its outstanding ask is
+    logged again (handle), in case a crash lost it."""
+    return record, []
 
 
-async def log_command(record: RequestRecord, command: Command) -> None:
+HANDLERS = {"request": on_request, "allocation": on_allocation_update, "release": on_release,
+            "forget": on_forget, "nudge": on_nudge}
+
+
+def encode_command(record: RequestRecord, command: Command) -> tuple[bytes, bytes]:
+    """(key, value) of the inventory event that carries a command to its position."""
     sku = record.request["sku"]
     scoped_id = record.scoped_id
     if isinstance(command, Ask):
@@ -160,8 +172,7 @@ async def log_command(record: RequestRecord, command: Command) -> None:
     else:
         event = inventory_event(sku, command.location, f"release:{scoped_id}@{command.location}",
                                 "ReservationReleased", scoped_id)
-    await events_topic.send(key=keys.position(sku, command.location),
-                            value=default_codec().encode("InventoryEvent", event))
+    return keys.position(sku, command.location), default_codec().encode("InventoryEvent", event)
 
 
 def inventory_event(sku: str, location: str, event_id: str, kind: str, reservation_id: str,
@@ -191,7 +202,9 @@ async def answer_again(key: bytes, request: dict[str, Any]) -> tuple[int, dict[s
     if record is None:
         return None
     until = answer_to(request)
-    return until(record) or await wait_for_record(key, until)
+    if (answer := until(record)) is not None:
+        return answer
+    return await submit(key, {"kind": "nudge"}, until)
 
 
 async def reserve(key: bytes, request: dict[str, Any], locations: list[str], hints: dict[str, int]) -> tuple[int, dict[str, Any]]:
@@ -253,21 +266,6 @@ async def submit(key: bytes, message: dict[str, Any], until: Any) -> tuple[int, 
         return await asyncio.wait_for(waiting, max(deadline - time.monotonic(), 0.0))
     except asyncio.TimeoutError:
         raise Retry("the reservation service did not answer in time") from None
-    finally:
-        answers.forget(scoped_id, waiting)
-
-
-async def wait_for_record(key: bytes, until: Any) -> tuple[int, dict[str, Any]]:
-    """Wait, without logging anything, for a pending record to allow an answer."""
-    scoped_id = key.decode()
-    waiting = answers.expect(scoped_id, until)
-    try:
-        record = load(key)  # it may have changed between the caller's read and now
-        if record is not None and (ready := until(record)) is not None:
-            return ready
-        return await asyncio.wait_for(waiting, settings.request_timeout)
-    except asyncio.TimeoutError:
-        raise Retry("the reservation is still being decided") from None
     finally:
         answers.forget(scoped_id, waiting)
 

@@ -8,6 +8,7 @@ partition. An admin token may act for another client with ?client=NAME.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -20,8 +21,9 @@ from streams.routing import Unavailable, call, forward, forwarded_client, owner
 from streams.views import EngineView, caller
 from tables.requests import RequestError, ReservationRequest, parse_request
 from tables.reservation_requests import request_fields, scoped, view
-from tables.store import channel_state, policy_cache, reservation_requests
-from tables.sku_state import SkuState
+from tables import keys
+from tables.position import Position
+from tables.store import policy_cache, positions, reservation_requests
 
 MAX_BODY = 64 * 1024
 
@@ -82,26 +84,32 @@ def sellable_locations(wanted: ReservationRequest) -> list[str] | str:
     return [wanted.location]
 
 
+HINT_TIMEOUT = 1.0
+
+
 async def stock_hints(wanted: ReservationRequest, locations: list[str]) -> dict[str, int]:
-    """Each location's available to sell as the channel stage last saw it, to try the best
-    first. Only a hint: each position decides for itself. Empty when it cannot be had now."""
-    key = wanted.sku.encode()
+    """Each location's available to sell now, read from its position (here or at its owner),
+    to ask the best first. Only a hint, for ordering and splitting: each position decides for
+    itself when its ask comes. A location that cannot be read in time is left out (not known)."""
+    found = await asyncio.gather(*(position_ats(wanted.sku, location) for location in locations))
+    return {location: ats for location, ats in zip(locations, found) if ats is not None}
+
+
+async def position_ats(sku: str, location: str) -> int | None:
+    key = keys.position(sku, location)
     try:
-        where = owner(channel_state, key)
-        if where.local:
-            raw = channel_state.get(key)
-            stock = SkuState.from_bytes(raw).stock() if raw else {}
-            policies = policy_cache.get()
-            return {loc: stock[loc].ats(policies.safety_stock(loc, wanted.sku)) if loc in stock else 0
-                    for loc in locations}
-        status, body = await call(where, "GET", f"/availability/{wanted.sku}/explain", {"channel": wanted.channel})
+        where = owner(positions, key)
+        if not where.local:
+            status, body = await call(where, "GET", ["positions", sku, location], HINT_TIMEOUT)
+            return body.get("ats") if status == 200 else 0 if status == 404 else None
     except Unavailable:
-        return {}
-    if status == 404:
-        return {loc: 0 for loc in locations}  # no stock was ever seen for this SKU
-    if status != 200:
-        return {}
-    return {entry["location"]: entry["ats"] for entry in body.get("locations", []) if entry["location"] in locations}
+        return None
+    raw = positions.get(key)
+    if raw is None:
+        return 0
+    position = Position.from_bytes(raw)
+    position.safety_stock = policy_cache.get().safety_stock(location, sku)
+    return position.ats
 
 
 @app.page("/reservations/{reservation_id}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -103,26 +104,30 @@ async def forward(view: web.View, request: web.Request, to: Owner, client: str |
     """The owner's answer to this request, passed back as it is."""
     if forwarded_client(request) is not None:
         raise Unavailable("the key's owner changed while the request was forwarded")
-    url = to.url.with_path(request.url.path).with_query(request.url.query)
-    status, payload, content_type, retry_after = await _send(request.method, url, body, client)
+    # The path as it came (still percent-encoded: an id or SKU may hold a '/').
+    url = to.url.with_path(request.rel_url.raw_path, encoded=True).with_query(request.rel_url.query)
+    status, payload, content_type, retry_after = await _send(request.method, url, body, client,
+                                                             settings.request_timeout + 5)
     return view.bytes(payload, status=status, content_type=content_type,
                       headers={"Retry-After": retry_after} if retry_after else None)
 
 
-async def call(to: Owner, method: str, path: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
-    """A worker's own question to another (JSON in, JSON out)."""
-    status, payload, _, _ = await _send(method, to.url.with_path(path).with_query(query or {}), None, None)
+async def call(to: Owner, method: str, segments: list[str], timeout: float) -> tuple[int, Any]:
+    """A worker's own question to another (JSON out): the path's segments are quoted here."""
+    path = "/" + "/".join(quote(segment, safe="") for segment in segments)
+    status, payload, _, _ = await _send(method, to.url.with_path(path, encoded=True), None, None, timeout)
     try:
         return status, orjson.loads(payload or b"{}")
     except orjson.JSONDecodeError:
         raise Unavailable(f"the key's owner answered {status} with something not JSON") from None
 
 
-async def _send(method: str, url: URL, body: bytes | None, client: str | None) -> tuple[int, bytes, str, str | None]:
+async def _send(method: str, url: URL, body: bytes | None, client: str | None,
+                timeout_seconds: float) -> tuple[int, bytes, str, str | None]:
     headers = {FORWARDED: settings.internal_credential(), "Content-Type": "application/json"}
     if client is not None:
         headers[CLIENT] = client
-    timeout = aiohttp.ClientTimeout(total=settings.request_timeout + 5)
+    timeout = aiohttp.ClientTimeout(total=timeout_seconds)
     try:
         async with app.http_client.request(method, url, data=body, headers=headers, timeout=timeout) as response:
             return (response.status, await response.read(), response.content_type,

@@ -43,6 +43,10 @@ def caller(request: web.Request, scope: str) -> auth.Caller:
     worker forwarded, the client that worker authenticated."""
     client = forwarded_client(request)
     if client is not None:
+        # With no API tokens and no internal token the credential is public (a digest of
+        # "{}"): nobody may write then, so a forwarded request may only read.
+        if scope != auth.READ and not (settings.internal_token or _callers(settings.api_tokens.get())):
+            raise auth.Denied(403, "no API tokens are configured: nothing may be written")
         return auth.Caller(client, frozenset((scope,)))
     found = auth.authenticate(request.headers.get("Authorization"), _callers(settings.api_tokens.get()))
     found.require(scope)

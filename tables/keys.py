@@ -47,7 +47,3 @@ def split_reservation(key: bytes) -> tuple[str, str, str]:
     head, _, reservation_id = key.partition(_SEPARATOR)
     sku, _, location = head.decode().rpartition("@")
     return sku, location, reservation_id.decode()
-
-
-def is_index(key: bytes) -> bool:
-    return key.startswith(INDEX)

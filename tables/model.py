@@ -172,12 +172,13 @@ def _note_reservation(position: Position, rid: str, before: Reservation) -> None
     after = position.reservations.get(rid)
     position.last_reservation = {
         "id": rid,
-        "record": _record(after) if after is not None else None,
+        "record": record_of(after) if after is not None else None,
         "expires_at": before.expires_at,
     }
 
 
-def _record(reservation: Reservation) -> dict[str, Any]:
+def record_of(reservation: Reservation) -> dict[str, Any]:
+    """A reservation's own record, as stored."""
     return {name: getattr(reservation, name) for name in Reservation.__dataclass_fields__}
 
 

@@ -38,9 +38,6 @@ class Reservation:
     def is_empty(self) -> bool:
         return self.unpicked == 0 and self.picked == 0
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(self)
-
     @classmethod
     def from_bytes(cls, raw: bytes) -> Reservation:
         return cls(**orjson.loads(raw))
@@ -65,7 +62,7 @@ class Position:
     last_event_id: str | None = None
     last_correlation_id: str | None = None
     updated_at: int = 0  # occurred_at (epoch ms) of the last change
-    # First answers to reservation requests that are no longer open: id -> [decision, qty].
+    # First answers to reservation requests that are no longer open: id -> [decision, qty, ats].
     answers: dict[str, list[Any]] = field(default_factory=dict)
     # Per source, the last ordered event applied: [seq, occurred_at]. Absolute events
     # (CycleCount, Snapshot) by their source; a transfer's inbound half by "transfer:<origin>".
@@ -75,13 +72,15 @@ class Position:
     offset: list[int] | None = None
     recent_ids: list[str] = field(default_factory=list)
     last_snapshot: dict[str, Any] | None = None
-    # The reservation the last applied event changed, as [id, its record or None once closed]:
-    # written with the position, so a crash between the two writes is repaired when Kafka
-    # redelivers that event (the reservation's own record follows the position's).
-    last_reservation: list[Any] | None = None
+    # The reservation the last applied event changed: {"id", "record" (None once closed),
+    # "expires_at"}. Written with the position, so a crash between the position's write and
+    # the reservation's (which follows it) is repaired when Kafka redelivers that event.
+    last_reservation: dict[str, Any] | None = None
     # The open reservations the caller loaded for the events it applies (all of them in a
     # replay, the one an event names in the engine); never part of the position's record.
     reservations: dict[str, Reservation] = field(default_factory=dict)
+    # Read from a record written before reservations had records of their own (it held them).
+    legacy: bool = field(default=False, compare=False, repr=False)
 
     @property
     def ats(self) -> int:
@@ -109,7 +108,13 @@ class Position:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Position:
-        return cls(**orjson.loads(raw))
+        data = orjson.loads(raw)
+        embedded = data.pop("reservations", None)
+        position = cls(**data)
+        if embedded is not None:
+            position.reservations = {rid: Reservation(**r) for rid, r in embedded.items()}
+            position.legacy = True
+        return position
 
 
-RECORD_FIELDS = tuple(f for f in Position.__dataclass_fields__ if f != "reservations")
+RECORD_FIELDS = tuple(f for f in Position.__dataclass_fields__ if f not in ("reservations", "legacy"))

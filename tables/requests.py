@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_ID = 128
+MAX_QTY = 1_000_000_000  # eaches in one request; beyond it is a typo, not an order
 MAX_TTL_SECONDS = 30 * 24 * 3600
 
 
@@ -46,8 +47,8 @@ def parse_request(body: Any) -> ReservationRequest:
     qty = body.get("qty")
     if qty is None:
         raise RequestError("qty", "is required")
-    if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
-        raise RequestError("qty", f"must be a whole number above 0, got {qty!r}")
+    if isinstance(qty, bool) or not isinstance(qty, int) or not 0 < qty <= MAX_QTY:
+        raise RequestError("qty", f"must be a whole number from 1 to {MAX_QTY}, got {qty!r}")
     ttl = body.get("ttl_seconds")
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL_SECONDS):
         raise RequestError("ttl_seconds", f"must be whole seconds from 1 to {MAX_TTL_SECONDS}, got {ttl!r}")

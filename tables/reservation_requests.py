@@ -10,7 +10,7 @@ twice is the same event (its id comes from the reservation and the location):
 1. a request opens the record with the plan: the channel's locations, best first by the
    available-to-sell seen when it arrived (a hint; each position decides for itself);
 2. one location is asked at a time; its answer is recorded, and the next one is asked while
-   the quantity is not covered (without allow_partial, only a location that may hold all of it);
+   the quantity is not covered (without allow_partial, for all of it);
 3. when no location is left to ask, or the quantity is covered, the decision is final;
 4. afterwards every change of an allocation (picked, shipped, released, expired) is recorded;
    when none holds units any more the reservation is closed, and forgotten after retention.
@@ -58,7 +58,7 @@ class RequestRecord:
     reservation_id: str
     request: dict[str, Any]  # REQUEST_FIELDS
     order: list[str]  # the locations, in the order they are considered
-    hints: dict[str, int]  # location -> available to sell when planned (absent: unknown)
+    hints: dict[str, int]  # location -> available to sell when planned (absent: not known)
     requested_at: int  # epoch ms
     expires_at: int | None = None
     state: str = PENDING
@@ -108,14 +108,15 @@ def open_request(client: str, reservation_id: str, request: dict[str, Any], loca
                  hints: dict[str, int], requested_at: int, expires_at: int | None) -> tuple[RequestRecord, list[Command]]:
     """Step 1: the record and the first ask. locations: where the channel may reserve (the
     request's own location, if it names one)."""
-    order = sorted(locations, key=lambda loc: (-hints.get(loc, 0), locations.index(loc)))
+    order = sorted(locations, key=lambda loc: (-(hints.get(loc) or 0), locations.index(loc)))
     record = RequestRecord(client, reservation_id, request, order, dict(hints), requested_at, expires_at,
                            left=request["qty"])
     return record, _advance(record, requested_at)
 
 
 def on_answer(record: RequestRecord, location: str, answer: dict[str, Any], now: int) -> list[Command]:
-    """Step 2: a position answered the ask for this reservation."""
+    """Step 2: a position answered the ask for this reservation (answer: decision, qty, ats,
+    offset)."""
     if record.asking is None or record.asking[0] != location or location in record.answers:
         return []  # a repeat, or an answer to an ask of another attempt
     record.answers[location] = answer
@@ -128,19 +129,13 @@ def on_answer(record: RequestRecord, location: str, answer: dict[str, Any], now:
 
 
 def _advance(record: RequestRecord, now: int) -> list[Command]:
-    """Ask the next location that may help, or decide (step 3)."""
+    """Ask the next location, or decide (step 3). Every location is asked before a rejection:
+    the hints only order them, since a position's own answer is the one that counts."""
     partial = record.request.get("allow_partial", False)
-    if record.left > 0 and not (record.held and not partial):
-        while record.next < len(record.order):
-            location = record.order[record.next]
-            record.next += 1
-            qty = _ask_for(record.hints.get(location), record.left, partial)
-            if qty:
-                return _ask(record, location, qty)
-        if not record.answers and record.order:
-            # The hints say no location can help; the best one is asked all the same: its
-            # own answer is the one that counts.
-            return _ask(record, record.order[0], record.left)
+    if record.left > 0 and not (record.held and not partial) and record.next < len(record.order):
+        location = record.order[record.next]
+        record.next += 1
+        return _ask(record, location, _ask_for(record.hints.get(location), record.left, partial))
     record.state = ACCEPTED if record.held else REJECTED
     record.decided_at = now
     if record.state == REJECTED:
@@ -154,18 +149,19 @@ def _ask(record: RequestRecord, location: str, qty: int) -> list[Command]:
 
 
 def _ask_for(hint: int | None, left: int, partial: bool) -> int:
-    """How much to ask of a location (0: pass it by), from what it had to sell when planned
-    (None: not known, so it is asked for everything)."""
-    if hint is None or hint >= left:
-        return left
-    return hint if partial and hint > 0 else 0
+    """How much to ask of a location: all that is left, or, for a partial request, what the
+    location had to sell when planned if that was less (but something)."""
+    if partial and hint is not None and 0 < hint < left:
+        return hint
+    return left
 
 
 def on_allocation(record: RequestRecord, location: str, update: dict[str, Any], now: int) -> bool:
     """Step 4: what a position now holds for this reservation (picked, shipped, released,
-    expired). False for an update older than the one recorded."""
+    expired), as of the offset of the position's last event. False for an older update; one
+    of the same offset says the same again (a redelivery)."""
     held = record.held.get(location)
-    if held is None or update["offset"] <= held["offset"]:
+    if held is None or update["offset"] < held["offset"]:
         return False
     held.update(unpicked=update["unpicked"], picked=update["picked"], open=update["open"],
                 offset=update["offset"])

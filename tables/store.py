@@ -41,13 +41,10 @@ positions = app.Table(
     options=rocksdb_options(),
     help="SKU@LOCATION -> Position (orjson); SKU@LOCATION+id -> Reservation; expiry index",
 )
-# Open reservations are records of their own in the positions table (tables/keys.py): one
-# changelog partition carries a position's record and its reservations' in the order they were
-# written, so a crash can lose the end of an event's writes but never land a later one without
-# an earlier one; the position (written first) names the reservation it changed, and a
-# redelivered event writes that reservation again. Two tables would be two changelog topics
-# with no order between them.
-EXPIRY = b"expiry"  # index: expires_at -> reservation key
+# Open reservations are records of their own in the positions table, with an index of them by
+# expiry (EXPIRY): one changelog partition keeps a position's writes and its reservations' in
+# order (tables/position_records.py). Two tables would be two changelog topics, with no order
+# between them.
 
 class TopicGlobalTable(faust.GlobalTable):
     """A GlobalTable over a topic that another system writes.

@@ -963,9 +963,18 @@ def test_position_round_trips_through_bytes():
 def test_a_reservation_round_trips_through_its_own_record():
     p = stocked(10)
     apply(p, reserve("r1", 4, expires_at=T0 + 1000))
-    raw = p.reservations["r1"].to_bytes()
+    raw = orjson.dumps(p.reservations["r1"])
     assert Reservation.from_bytes(raw) == p.reservations["r1"]
     assert p.last_reservation == {"id": "r1", "record": orjson.loads(raw), "expires_at": T0 + 1000}
+
+
+def test_a_record_from_before_reservations_had_their_own_brings_them_along():
+    old = {"sku": "SKU-1", "location": "WH1", "on_hand": 5, "reserved": 2,
+           "reservations": {"r1": {"qty": 2, "unpicked": 2, "picked": 0, "channel": "web", "order_id": "o",
+                                   "expires_at": None}}}
+    p = Position.from_bytes(orjson.dumps(old))
+    assert p.legacy and p.reservations["r1"] == Reservation(2, 2, 0, "web", "o", None)
+    assert b"reservations" not in p.to_bytes() and not Position.from_bytes(p.to_bytes()).legacy
 
 
 def test_the_position_record_does_not_grow_with_open_reservations():

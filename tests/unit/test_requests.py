@@ -27,6 +27,8 @@ def test_a_good_request_with_defaults():
     ({k: v for k, v in GOOD.items() if k != "qty"}, "qty"),
     ({**GOOD, "qty": 0}, "qty"),
     ({**GOOD, "qty": -1}, "qty"),
+    ({**GOOD, "qty": 2**63}, "qty"),
+    ({**GOOD, "qty": 1_000_000_001}, "qty"),
     ({**GOOD, "qty": 1.5}, "qty"),
     ({**GOOD, "qty": True}, "qty"),
     ({**GOOD, "qty": "2"}, "qty"),

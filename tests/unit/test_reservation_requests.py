@@ -39,15 +39,16 @@ def test_the_best_location_by_hint_is_asked_first_for_the_whole_quantity():
                                 "allocations": [{"location": "B", "qty": 5}]}
 
 
-def test_a_rejection_moves_on_to_the_next_location_that_may_hold_it_all():
+def test_a_rejection_moves_on_to_the_next_location_and_every_one_is_asked_before_a_rejection():
     record, _ = open_request("web", "r1", request(5), ["A", "B", "C"], {"A": 3, "B": 9, "C": 5}, T0, None)
     assert on_answer(record, "B", answer(REJECTED, 5, ats=2), T0) == [Ask("C", 5)]
-    assert on_answer(record, "C", answer(REJECTED, 5, ats=4), T0) == []  # A's 3 cannot hold 5
+    assert on_answer(record, "C", answer(REJECTED, 5, ats=4), T0) == [Ask("A", 5)]  # its hint may be old
+    assert on_answer(record, "A", answer(REJECTED, 5, ats=3), T0) == []
     assert record.state == REJECTED and record.closed_at == T0
     assert decision(record)["available"] == {"B": 2, "C": 4, "A": 3}
 
 
-def test_when_the_hints_say_nobody_can_the_best_is_asked_all_the_same():
+def test_a_stale_hint_only_orders_the_locations():
     record, commands = open_request("web", "r1", request(5), ["A", "B"], {"A": 1, "B": 2}, T0, None)
     assert commands == [Ask("B", 5)]
     assert on_answer(record, "B", answer(ACCEPTED, 5), T0) == []  # stock arrived since the hint
@@ -65,7 +66,8 @@ def test_a_partial_request_is_split_by_the_hints_and_takes_what_the_positions_gi
                                     {"A": 3, "B": 6, "C": 0}, T0, None)
     assert commands == [Ask("B", 6)]
     assert on_answer(record, "B", answer(ACCEPTED, 6), T0) == [Ask("A", 3)]
-    assert on_answer(record, "A", answer(REJECTED, 3, ats=1), T0) == []  # C has nothing
+    assert on_answer(record, "A", answer(REJECTED, 3, ats=1), T0) == [Ask("C", 4)]  # C is asked for the rest
+    assert on_answer(record, "C", answer(REJECTED, 4, ats=0), T0) == []
     assert record.state == ACCEPTED and decision(record)["qty"] == 6
 
 
@@ -83,7 +85,7 @@ def test_allocations_follow_picks_and_closes_and_the_reservation_closes_with_the
     on_answer(record, "A", answer(ACCEPTED, 5, offset=10), T0)
     on_answer(record, "B", answer(ACCEPTED, 2, offset=3), T0)
     assert on_allocation(record, "A", {"offset": 11, "unpicked": 2, "picked": 3, "open": True}, T0)
-    assert not on_allocation(record, "A", {"offset": 11, "unpicked": 5, "picked": 0, "open": True}, T0)  # not newer
+    assert not on_allocation(record, "A", {"offset": 9, "unpicked": 5, "picked": 0, "open": True}, T0)  # older
     assert not on_allocation(record, "C", {"offset": 99, "unpicked": 0, "picked": 0, "open": False}, T0)
     assert release(record) == [Release("A"), Release("B")] and record.releasing  # unpicked units only
     on_allocation(record, "B", {"offset": 4, "unpicked": 0, "picked": 0, "open": False}, T0 + 5)
@@ -185,4 +187,13 @@ def test_with_true_hints_a_request_gets_all_it_can(case):
         assert total == min(qty, sum(stock.values()))
     else:
         assert (total == qty) == any(s >= qty for s in stock.values())
-        assert len(asked) == 1  # the best location, which holds it all if any does
+        if total:
+            assert len(asked) == 1  # the best location, which holds it all if any does
+
+
+def test_an_answer_and_the_state_reported_with_it_at_the_same_offset_are_both_taken():
+    record, _ = open_request("web", "r1", request(2), ["A"], {}, T0, None)
+    on_answer(record, "A", answer(ACCEPTED, 2, offset=7), T0)
+    # Redelivered after the reservation shipped: the answer is a repeat, its state is news.
+    assert on_allocation(record, "A", {"offset": 7, "unpicked": 0, "picked": 0, "open": False}, T0 + 1)
+    assert record.state == CLOSED
