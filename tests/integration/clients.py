@@ -28,9 +28,20 @@ POLICIES = "channels:\n  web:\n    locations: [DC1, DC2]\n"
 
 
 def call(port: int, method: str, path: str, token: str | None = TOKEN, body=None,
-         headers: dict | None = None, timeout: float = 30) -> tuple[int, dict]:
+         headers: dict | None = None, timeout: float = 30, retry_seconds: float = 30) -> tuple[int, dict]:
     """(status, JSON body); status 0 when the worker does not answer (connection refused,
-    reset, or nothing within the timeout)."""
+    reset, or nothing within the timeout). A 503 is retried, as a client does, for up to
+    retry_seconds (0: never)."""
+    deadline = time.monotonic() + retry_seconds
+    while True:
+        status, answer = _call_once(port, method, path, token, body, headers, timeout)
+        if status != 503 or time.monotonic() >= deadline:
+            return status, answer
+        time.sleep(0.2)
+
+
+def _call_once(port: int, method: str, path: str, token: str | None, body, headers: dict | None,
+               timeout: float) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     sent = {"Authorization": f"Bearer {token}"} if token else {}
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=data,
@@ -51,8 +62,8 @@ def _json(raw: bytes, headers) -> dict:
     return body
 
 
-def post(port: int, body, token: str | None = TOKEN) -> tuple[int, dict]:
-    return call(port, "POST", "/reservations", token, body)
+def post(port: int, body, token: str | None = TOKEN, retry_seconds: float = 30) -> tuple[int, dict]:
+    return call(port, "POST", "/reservations", token, body, retry_seconds=retry_seconds)
 
 
 def reserve(rid: str, qty: int, location: str | None = "DC1", sku: str = "SKU-R", **extra) -> dict:
@@ -104,7 +115,7 @@ class Storm:
         while time.monotonic() - started < self.deadline_seconds:
             port = self.ports[(n + attempt) % len(self.ports)]
             attempt += 1
-            status, answer = post(port, self.body(n))
+            status, answer = post(port, self.body(n), retry_seconds=0)
             seen.append(status)
             if status in (201, 409):
                 with self._lock:

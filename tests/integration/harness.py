@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from urllib.parse import quote
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -93,9 +94,14 @@ class Worker:
     def get(self, path: str) -> tuple[int, Any]:
         return http_get(self.port, path)
 
-    def position(self, sku: str, location: str) -> dict[str, Any] | None:
-        status, body = self.get(f"/positions/{sku}/{location}")
-        return body if status == 200 else None
+    def position(self, sku: str, location: str, retry_seconds: float = 30) -> dict[str, Any] | None:
+        """The position, None if there is none; a 503 is retried as its Retry-After says."""
+        deadline = time.monotonic() + retry_seconds
+        while True:
+            status, body = self.get(f"/positions/{quote(sku, safe='')}/{quote(location, safe='')}")
+            if status != 503 or time.monotonic() >= deadline:
+                return body if status == 200 else None
+            time.sleep(0.2)
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

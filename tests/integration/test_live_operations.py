@@ -29,7 +29,8 @@ class Poller:
     def _run(self) -> None:
         n = 0
         while not self._stop.is_set():
-            status, body = call(self.ports[n % len(self.ports)], "GET", self.paths[n % len(self.paths)], timeout=15)
+            status, body = call(self.ports[n % len(self.ports)], "GET", self.paths[n % len(self.paths)], timeout=15,
+                                retry_seconds=0)
             self.statuses.append((status, "_retry_after" in body))
             n += 1
             time.sleep(0.02)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from streams import topics
-from tests.integration.clients import ADMIN, OTHER, READER, call, post, reserve, setup
+from tests.integration.clients import ADMIN, OTHER, READER, call, post, receipts, reserve, setup
 from tests.integration.harness import wait_for
 
 
@@ -73,6 +73,13 @@ def test_reservation_ids_are_scoped_to_the_client(deployment, tmp_path):
     assert call(second.port, "GET", "/reservations/mine-only?client=web-store", token=OTHER)[0] == 403
     assert call(first.port, "DELETE", "/reservations/same?client=marketplace", token=ADMIN)[0] == 200
     assert first.position("SKU-R", "DC1")["reserved"] == 3
+    # Ids and SKUs may hold a '/': quoted in the path, forwarded as they came.
+    assert post(first.port, reserve("order/1", 1))[0] == 201
+    deployment.produce(receipts({"DC1": 4}, sku="A/B"))
+    for worker in (first, second):
+        status, held = call(worker.port, "GET", "/reservations/order%2F1")
+        assert status == 200 and held["reference"] == "web-store/order/1"
+        wait_for(lambda: call(worker.port, "GET", "/positions/A%2FB/DC1")[0] == 200, 30, "a SKU with a slash")
 
 
 def test_a_client_cannot_pose_as_a_worker(deployment, tmp_path):
@@ -82,6 +89,16 @@ def test_a_client_cannot_pose_as_a_worker(deployment, tmp_path):
     forged = {"X-Stockstream-Forwarded": "1", "X-Stockstream-Client": "marketplace"}
     assert call(worker.port, "POST", "/reservations", None, reserve("f1", 1), headers=forged)[0] == 403
     assert call(worker.port, "GET", "/positions/SKU-R/DC1", None, headers=forged)[0] == 403
+
+
+def test_without_api_tokens_the_derived_credential_forwards_no_writes(deployment, tmp_path):
+    from streams.auth import internal_credential
+
+    worker = deployment.worker()
+    public = internal_credential("", "{}", deployment.settings.app_id)  # anyone can compute it
+    forged = {"X-Stockstream-Forwarded": public, "X-Stockstream-Client": "anyone"}
+    assert call(worker.port, "POST", "/reservations", None, reserve("f1", 1), headers=forged)[0] == 403
+    assert call(worker.port, "DELETE", "/reservations/f1", None, headers=forged)[0] == 403
 
 
 def test_concurrent_requests_through_two_workers_never_oversell(deployment, tmp_path):
@@ -183,7 +200,8 @@ def test_a_reservation_with_a_ttl_expires_by_an_event_in_the_log_even_across_a_r
     worker.kill()  # the expiry index is state, not memory
     again = deployment.worker("w1-again", disk="w1")
     wait_for(lambda: (again.position("SKU-R", "DC1") or {}).get("reserved") == 1, 60, "the short one expired")
-    assert call(again.port, "GET", "/reservations/short")[1]["state"] == "closed"
+    wait_for(lambda: call(again.port, "GET", "/reservations/short")[1]["state"] == "closed", 30,
+             "the expiry reported to the reservation")
     assert call(again.port, "GET", "/reservations/long")[1]["state"] == "open"
     expired = [e for e in deployment.read(topics.EVENTS) if e["type"] == "ReservationExpired"]
     # (logged again if it was not applied in time: the same id, applied once)
