@@ -21,7 +21,6 @@ import time
 import uuid
 from pathlib import Path
 
-import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from streams import topics  # noqa: E402
 from streams.codec import default_codec  # noqa: E402
 from streams.kafka import client_config  # noqa: E402
+from report import save  # noqa: E402 - bench/report.py
 from tests.integration.harness import STOCKSTREAM, Deployment, wait_for  # noqa: E402
 
 POLICIES = "channels:\n  web:\n    locations: [DC1]\n    publish_interval: 2\n"
@@ -83,10 +83,7 @@ def main() -> int:
     result = {"decreases": len(latencies), "offered_per_second": args.rate, "skus": args.skus,
               "p50_ms": round(pct(50), 1), "p90_ms": round(pct(90), 1), "p99_ms": round(pct(99), 1),
               "max_ms": round(latencies[-1], 1), "mean_ms": round(statistics.mean(latencies), 1)}
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"decrease_latency-{int(time.time())}.json").write_bytes(orjson.dumps(result))
+    save("decrease_latency", result)
     return 0
 
 

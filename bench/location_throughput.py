@@ -12,19 +12,18 @@ writes itself). Prints events/s and the worker's peak RSS; writes bench/results/
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams import simulate, topics  # noqa: E402
+from report import save  # noqa: E402 - bench/report.py
 from tests.integration.harness import Deployment, http_get  # noqa: E402
 
 PROCESSED = re.compile(r'^stockstream_events_total\{[^}]*\} ([0-9.e+]+)$', re.M)
@@ -79,12 +78,8 @@ def main() -> int:
         deployment.close()
     result = {"events": args.events, "records_processed": count, "positions": args.skus * args.locations,
               "partitions": args.partitions, "seconds": round(done - first[0], 2),
-              "events_per_second": round(rate), "worker_peak_rss_mib": rss,
-              "machine": f"{os.cpu_count()} cores", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"location_throughput-{int(time.time())}.json").write_bytes(orjson.dumps(result))
+              "events_per_second": round(rate), "worker_peak_rss_mib": rss}
+    save("location_throughput", result)
     return 0
 
 

@@ -12,20 +12,19 @@ Prints both rates and the size of each position's changelog record; writes bench
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import orjson
 from confluent_kafka import Consumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams.kafka import client_config  # noqa: E402
+from report import save  # noqa: E402 - bench/report.py
 from tests.integration.harness import Deployment, wait_for  # noqa: E402
 
 AT = "2026-11-25T10:00:00Z"
@@ -100,12 +99,8 @@ def main() -> int:
         "events_per_second_no_reservations": round(max(rates["SKU-EMPTY"])),
         "events_per_second_with_reservations": round(max(rates["SKU-FULL"])),
         "position_record_bytes": sizes,
-        "machine": f"{os.cpu_count()} cores", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"open_reservations-{int(time.time())}.json").write_bytes(orjson.dumps(result))
+    save("open_reservations", result)
     return 0
 
 

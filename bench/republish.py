@@ -12,7 +12,6 @@ the apply until the last SKU's new value is on availability.amazon, and the rece
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from streams import topics  # noqa: E402
 from streams.codec import default_codec  # noqa: E402
 from streams.kafka import client_config, encode_lines  # noqa: E402
 from tests.integration.clients import apply_policies, receipts  # noqa: E402
+from report import save  # noqa: E402 - bench/report.py
 from tests.integration.harness import Deployment, wait_for  # noqa: E402
 
 POLICY = "channels:\n  amazon:\n    locations: [DC1]\n    allocation_percent: {pct}\n    publish_interval: 0.1\n"
@@ -120,12 +120,8 @@ def main() -> int:
         "skus_per_second": round(args.skus / took),
         "receipt_latency_ms_before": {"p50": round(statistics.median(before) * 1000), "max": round(max(before) * 1000)},
         "receipt_latency_ms_during": {"p50": round(statistics.median(during) * 1000), "max": round(max(during) * 1000)},
-        "machine": f"{os.cpu_count()} cores", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"republish-{int(time.time())}.json").write_bytes(orjson.dumps(result))
+    save("republish", result)
     return 0
 
 

@@ -18,11 +18,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from report import save  # noqa: E402 - bench/report.py
 from tests.integration.harness import STOCKSTREAM, Deployment, wait_for  # noqa: E402
 from tests.integration.clients import TOKEN, post  # noqa: E402
 
@@ -68,10 +68,7 @@ def main() -> int:
     result = {"requests": args.requests, "clients": args.clients, "seconds": round(elapsed, 2),
               "requests_per_second": round(args.requests / elapsed), "statuses": statuses,
               "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99), "max_ms": round(latencies[-1], 1)}
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"reservations-{int(time.time())}.json").write_bytes(orjson.dumps(result))
+    save("reservations", result)
     return 0
 
 

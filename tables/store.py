@@ -33,14 +33,14 @@ def rocksdb_options() -> dict[str, int]:
     }
 
 
-positions = app.Table(
-    "positions",
-    partitions=settings.partitions,
-    key_type=bytes,  # bytes in, bytes out: Faust's "raw" codec
-    value_type=bytes,
-    options=rocksdb_options(),
-    help="SKU@LOCATION -> Position (orjson); SKU@LOCATION+id -> Reservation; expiry index",
-)
+def partitioned_table(name: str, help: str) -> faust.Table:
+    """A table with one RocksDB per partition of the keyed topics; bytes in, bytes out."""
+    return app.Table(name, partitions=settings.partitions, key_type=bytes, value_type=bytes,
+                     options=rocksdb_options(), help=help)
+
+
+positions = partitioned_table(
+    "positions", "SKU@LOCATION -> Position (orjson); SKU@LOCATION+id -> Reservation; expiry index")
 # Open reservations are records of their own in the positions table, with an index of them by
 # expiry (EXPIRY): one changelog partition keeps a position's writes and its reservations' in
 # order (tables/position_records.py). Two tables would be two changelog topics, with no order
@@ -125,24 +125,12 @@ policies_table = upstream_table("policies", topics.POLICIES,
                                 "channel:NAME / location:NAME -> ChannelPolicy / LocationPolicy (Avro)",
                                 policy_cache.on_change)
 
-reservation_requests = app.Table(
-    "reservation_requests",
-    partitions=settings.partitions,
-    key_type=bytes,
-    value_type=bytes,
-    options=rocksdb_options(),
-    help="client/reservation id -> RequestRecord (orjson), on inventory.reservations' partitions",
-)
+reservation_requests = partitioned_table(
+    "reservation_requests", "client/reservation id -> RequestRecord (orjson), on inventory.reservations' partitions")
 FORGET = b"forget"  # index: when a closed or rejected reservation's record goes
 
-channel_state = app.Table(
-    "channel_state",
-    partitions=settings.partitions,
-    key_type=bytes,
-    value_type=bytes,
-    options=rocksdb_options(),
-    help="SKU -> SkuState (orjson): stock per location, kit components, each channel's output",
-)
+channel_state = partitioned_table(
+    "channel_state", "SKU -> SkuState (orjson): stock per location, kit components, each channel's output")
 PENDING = b"pending"  # index: SKUs with an increase waiting for its time
 
 
