@@ -116,7 +116,9 @@ def test_the_broker_away_for_a_minute_gets_503s_in_time_and_leaves_nothing_half_
     finally:
         broker.start()
     assert health == 503
-    assert max(took for _, took in outage) < 11  # within the request timeout (10 s)
+    slowest = max(took for _, took in outage)
+    assert slowest < 11  # within the request timeout (10 s)
+    print(f"broker away: {len(outage)} requests answered 503, the slowest in {slowest:.2f}s")
     worker.wait_healthy(120)  # the same process: it resumes by itself
     assert worker.process.poll() is None
     assert post(worker.port, reserve("after", 2))[0] == 201
