@@ -12,6 +12,7 @@ from streams.metrics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
 
+LIMITS = settings.limits()
 dlq_topic = app.topic(settings.topic(topics.DLQ), key_serializer="raw", value_serializer="raw")
 
 
@@ -19,14 +20,10 @@ async def dead_letter(message: Any, stage: str, kind: str, reason: str) -> None:
     """kind is a short label for metrics (decode, invalid:qty, ...); reason the full text."""
     DEAD_LETTERS.labels(stage, kind).inc()
     log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
-    await dlq_topic.send(
-        key=message.key,
-        value=message.value,
-        headers=deadletters.headers_for(
-            _pairs(message.headers), reason=reason, stage=stage,
-            topic=message.topic, partition=message.partition, offset=message.offset,
-        ),
-    )
+    headers = deadletters.headers_for(_pairs(message.headers), reason=reason, stage=stage,
+                                      topic=message.topic, partition=message.partition, offset=message.offset)
+    key, value, headers = deadletters.fit(message.key, message.value, headers, LIMITS.message_bytes)
+    await dlq_topic.send(key=key, value=value, headers=headers)
 
 
 def _pairs(headers: Any) -> list[tuple[str, bytes]]:

@@ -15,7 +15,7 @@ its close.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 
@@ -26,6 +26,7 @@ from streams.codec import DecodeError, default_codec
 from streams.metrics import EVENTS, FLAGS
 from tables import keys
 from tables.events import InvalidEvent, normalize, position_key
+from tables.limits import JSON_SAFE, Limits, OverLimit
 from tables.model import API_SOURCE, DUPLICATE, REDELIVERED, Outcome, apply, follow_ups, record_of
 from tables.position import Position, Reservation
 from tables import position_records
@@ -44,22 +45,32 @@ class Refused(Exception):
 
 def read(message: Any) -> dict[str, Any]:
     """The normalized event in a record, or Refused saying why it cannot be applied."""
-    codec = default_codec()
+    limits = settings.limits()
+    if message.key is not None and len(message.key) > 2 * limits.name_length + 1:
+        raise Refused("limit:key", f"key: {len(message.key)} bytes, longer than any SKU@LOCATION may be")
     try:
-        record = codec.decode("InventoryEvent", message.value)
+        record = default_codec().decode("InventoryEvent", message.value)
     except DecodeError as err:
         raise Refused("decode", str(err)) from None
-    item = item_for(record["sku"])
-    if item is None and settings.strict_catalog:
-        raise Refused("unknown_sku", f"sku: {record['sku']} is not in the item master (strict_catalog)")
     try:
-        event = normalize(record, item)
+        event = normalize(record, known_item(record["sku"], limits), limits)
     except InvalidEvent as err:
         raise Refused(f"invalid:{err.field}", str(err)) from None
+    except OverLimit as err:
+        raise Refused(f"limit:{err.field}", str(err)) from None
     expected = position_key(event["sku"], event["location"]).encode()
     if message.key != expected:
         raise Refused("key", f"key: {message.key!r} does not match sku@location {expected!r}")
     return event
+
+
+def known_item(sku: str, limits: Limits) -> dict[str, Any] | None:
+    if len(sku) > limits.name_length:
+        return None  # normalize refuses it, naming the field
+    item = item_for(sku)
+    if item is None and settings.strict_catalog:
+        raise Refused("unknown_sku", f"sku: {sku} is not in the item master (strict_catalog)")
+    return item
 
 
 def load(key: bytes, event: dict[str, Any]) -> Position:
@@ -78,19 +89,19 @@ def load(key: bytes, event: dict[str, Any]) -> Position:
     return position
 
 
-def store(key: bytes, position: Position, with_reservation: bool) -> None:
-    for record_key, value in position_records.writes(key, position, with_reservation):
-        if value is None:
-            del positions[record_key]
-        else:
-            positions[record_key] = value
-
-
 async def process(message: Any) -> None:
     try:
         event = read(message)
         position = load(message.key, event)
         position, outcome = apply(position, event, settings.dedupe_window, (message.partition, message.offset))
+        if not position.within(JSON_SAFE):
+            raise Refused("limit:qty", f"qty: applying it would take a bucket beyond {JSON_SAFE}")
+        redelivered = outcome.status == REDELIVERED
+        writes = position_records.writes(message.key, position, outcome.touched is not None or redelivered)
+        writes += stale_expiry(message.key, event, outcome)
+        # Encoded before anything is written: a record that cannot be told to its consumers
+        # must not change the position either.
+        outputs = list(outputs_of(event, position, outcome, message.offset))
     except Refused as refused:
         EVENTS.labels(STAGE, "dead_letter").inc()
         await dead_letter(message, STAGE, refused.kind, str(refused))
@@ -102,38 +113,48 @@ async def process(message: Any) -> None:
         await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
         await answer_refused_request(message, "internal error")
         return
-    redelivered = outcome.status == REDELIVERED
-    store(message.key, position, outcome.touched is not None or redelivered)
-    forget_stale_expiry(message.key, event, outcome)
+    for record_key, value in writes:
+        if value is None:
+            del positions[record_key]
+        else:
+            positions[record_key] = value
     EVENTS.labels(STAGE, outcome.status).inc()
     for flag in outcome.flags:
         FLAGS.labels(flag).inc()
-    await tell_reservation_service(event, position, outcome, message.offset)
+    for topic, key, value in outputs:
+        await topic.send(key=key, value=value)
+
+
+def outputs_of(event: dict[str, Any], position: Position, outcome: Outcome, offset: int) -> Iterator[tuple[Any, bytes, bytes]]:
+    """(topic, key, value) of every record an applied event sends."""
+    codec = default_codec()
+    told = service_update(event, position, outcome, offset)
+    if told is not None:
+        yield reservations_topic, event["reservation_id"].encode(), told
     if outcome.status == DUPLICATE:
         return  # an upstream retry: its first delivery published everything, before its commit
-    if outcome.changed or (redelivered and position.version):
-        await publish(position)
-    for follow_up in follow_ups(event, message.offset):
-        await events_topic.send(
-            key=position_key(follow_up["sku"], follow_up["location"]).encode(),
-            value=default_codec().encode("InventoryEvent", follow_up),
-        )
+    if outcome.changed or (outcome.status == REDELIVERED and position.version):
+        yield locations_topic, position.sku.encode(), codec.encode("LocationAvailability", position.view())
+    for follow_up in follow_ups(event, offset):
+        key = position_key(follow_up["sku"], follow_up["location"]).encode()
+        yield events_topic, key, codec.encode("InventoryEvent", follow_up)
 
 
-def forget_stale_expiry(key: bytes, event: dict[str, Any], outcome: Outcome) -> None:
+def stale_expiry(key: bytes, event: dict[str, Any], outcome: Outcome) -> list[position_records.Write]:
     """An expiry for a reservation that is no longer open here (its entry outlived it, say a
     crash between the writes): the entry goes."""
     if event["type"] == "ReservationExpired" and outcome.touched is None and event.get("expires_at"):
-        del positions[keys.due_entry(EXPIRY, event["expires_at"], keys.reservation(key, event["reservation_id"]))]
+        return [(keys.due_entry(EXPIRY, event["expires_at"], keys.reservation(key, event["reservation_id"])), None)]
+    return []
 
 
-async def tell_reservation_service(event: dict[str, Any], position: Position, outcome: Outcome, offset: int) -> None:
+def service_update(event: dict[str, Any], position: Position, outcome: Outcome, offset: int) -> bytes | None:
     """What a reservation made through the API (its id is scoped: client/id) now holds here,
     and the answer to its request. Sent for every event that names one, repeats included: the
     service keeps the newest state it has seen and ignores ids it does not know."""
     rid = event.get("reservation_id")
     if not rid or "/" not in rid:
-        return
+        return None
     last = position.last_reservation
     if last is not None and last["id"] == rid:
         record = last["record"]  # as stored: a redelivery may have loaded an older copy
@@ -151,7 +172,7 @@ async def tell_reservation_service(event: dict[str, Any], position: Position, ou
     }
     if event["type"] == "ReserveRequested" and event["source"] == API_SOURCE:
         update["answer"] = outcome.answer
-    await reservations_topic.send(key=rid.encode(), value=orjson.dumps(update))
+    return orjson.dumps(update)
 
 
 async def answer_refused_request(message: Any, reason: str) -> None:
@@ -167,13 +188,6 @@ async def answer_refused_request(message: Any, reason: str) -> None:
               "unpicked": 0, "picked": 0,
               "answer": {"decision": "rejected", "qty": record.get("qty") or 0, "ats": 0, "reason": reason}}
     await reservations_topic.send(key=record["reservation_id"].encode(), value=orjson.dumps(update))
-
-
-async def publish(position: Position) -> None:
-    await locations_topic.send(
-        key=position.sku.encode(),
-        value=default_codec().encode("LocationAvailability", position.view()),
-    )
 
 
 @app.agent(events_topic, concurrency=1)

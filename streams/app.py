@@ -65,6 +65,13 @@ def create_app(conf: Settings) -> faust.App:
         producer_linger=0.005,
         # Each changelog write is one record; tables keep no extra in-memory copy.
         table_standby_replicas=1,
+        # Only documented routes: Faust's own table, router, graph and stats views answer
+        # without a token and show positions and order ids.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         autodiscover=False,
         logging_config=None,
     )

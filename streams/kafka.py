@@ -15,7 +15,10 @@ from streams import deadletters, topics
 from streams.codec import DecodeError, default_codec
 from streams.records import RecordError, from_json, to_json
 from streams.settings import Settings
+from tables.catalog import ItemError, check_item
 from tables.events import InvalidEvent, check
+from tables.limits import DEFAULT as DEFAULT_LIMITS
+from tables.limits import Limits, OverLimit
 from tables.policy_records import record_type
 
 MAX_ERRORS_SHOWN = 20
@@ -148,7 +151,8 @@ def read_lines(path: str) -> Iterator[tuple[int, str]]:
                 yield number, line
 
 
-def encode_lines(lines: Iterable[tuple[int, str]], logical: str) -> tuple[list[tuple[int, bytes, bytes]], list[str]]:
+def encode_lines(lines: Iterable[tuple[int, str]], logical: str,
+                 limits: Limits = DEFAULT_LIMITS) -> tuple[list[tuple[int, bytes, bytes]], list[str]]:
     """Every JSON line as (line number, key, Avro value), or the errors: all lines are checked
     before anything is sent, so a bad file sends nothing."""
     spec = topics.spec(logical)
@@ -161,11 +165,13 @@ def encode_lines(lines: Iterable[tuple[int, str]], logical: str) -> tuple[list[t
         try:
             record = from_json(schema, orjson.loads(line))
             if spec.record == "InventoryEvent":
-                check(record)
+                check(record, limits)
+            elif spec.record == "Item":
+                check_item(record, limits)
             records.append((number, spec.key(record).encode(), codec.encode(spec.record, record)))
         except orjson.JSONDecodeError as err:
             errors.append(f"line {number}: not JSON: {err}")
-        except (RecordError, InvalidEvent) as err:
+        except (RecordError, InvalidEvent, OverLimit, ItemError) as err:
             errors.append(f"line {number}: {err}")
         except ValueError as err:  # the encoder's last word on a value that passed the checks
             errors.append(f"line {number}: {err}")
@@ -174,7 +180,7 @@ def encode_lines(lines: Iterable[tuple[int, str]], logical: str) -> tuple[list[t
 
 def produce_file(settings: Settings, path: str, logical: str) -> int:
     try:
-        records, errors = encode_lines(read_lines(path), logical)
+        records, errors = encode_lines(read_lines(path), logical, settings.limits())
     except (KeyError, ValueError, OSError) as err:
         print(f"stockstream produce: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2

@@ -6,3 +6,5 @@ EVENTS = Counter("stockstream_events_total", "Records a stage processed, by outc
 DEAD_LETTERS = Counter("stockstream_dead_letters_total", "Records sent to the DLQ", ["stage", "reason"])
 FLAGS = Counter("stockstream_flags_total", "Applied events that need an operator's eye", ["flag"])
 DELTAS = Counter("stockstream_deltas_total", "Availability deltas published", ["channel", "direction"])
+REFUSED = Counter("stockstream_refused_total", "Records of catalog.items or inventory.policies refused (the value before "
+                  "them stays in force)", ["topic", "reason"])

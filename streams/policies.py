@@ -19,6 +19,8 @@ from streams import topics
 from streams.codec import default_codec
 from streams.kafka import client_config, create_topic_specs, read_topic
 from streams.settings import Settings
+from tables.limits import DEFAULT as DEFAULT_LIMITS
+from tables.limits import Limits
 from tables.policy import PolicyError, Policies, parse_policies
 from tables.policy_records import decode_policies, fingerprint, records, to_document
 
@@ -36,7 +38,7 @@ def in_force(settings: Settings) -> dict[bytes, bytes]:
     return current
 
 
-def load(path: str) -> Policies:
+def load(path: str, limits: Limits = DEFAULT_LIMITS) -> Policies:
     with open(path, encoding="utf-8") as handle:
         try:
             document = yaml.safe_load(handle)
@@ -44,12 +46,12 @@ def load(path: str) -> Policies:
             mark = getattr(err, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
             raise PolicyError("(file)", f"{where}not valid YAML: {getattr(err, 'problem', err)}") from None
-    return parse_policies(document)
+    return parse_policies(document, limits)
 
 
 def apply(settings: Settings, path: str) -> int:
     try:
-        policies = load(path)
+        policies = load(path, settings.limits())
     except PolicyError as err:
         print(f"{path}: {err}; nothing was applied", file=sys.stderr)
         return 1

@@ -18,19 +18,16 @@ from agents import reservations as service
 from streams import auth
 from streams.app import app
 from streams.routing import Unavailable, call, forward, forwarded_client, owner
-from streams.views import EngineView, caller
+from streams.views import LIMITS, EngineView, caller, path_names
 from tables.requests import RequestError, ReservationRequest, parse_request
 from tables.reservation_requests import request_fields, scoped, view
 from tables import keys
 from tables.position import Position
 from tables.store import policy_cache, positions, reservation_requests
 
-MAX_BODY = 64 * 1024
-
-
 def read_json(raw: bytes) -> Any:
-    if len(raw) > MAX_BODY:
-        raise RequestError("(body)", f"is larger than {MAX_BODY} bytes")
+    if len(raw) > LIMITS.body_bytes:
+        raise RequestError("(body)", f"is larger than {LIMITS.body_bytes} bytes")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as err:
@@ -53,7 +50,7 @@ class ReservationsView(EngineView):
     async def post(self, request: web.Request) -> web.Response:
         who = caller(request, auth.RESERVE)
         raw = await request.read()
-        wanted = parse_request(read_json(raw))
+        wanted = parse_request(read_json(raw), LIMITS)
         key = scoped(who.client, wanted.reservation_id).encode()
         where = owner(reservation_requests, key)
         if not where.local:
@@ -115,6 +112,7 @@ async def position_ats(sku: str, location: str) -> int | None:
 @app.page("/reservations/{reservation_id}")
 class ReservationView(EngineView):
     async def get(self, request: web.Request, reservation_id: str) -> web.Response:
+        path_names(reservation_id=reservation_id)
         client = acting_for(request, caller(request, auth.READ))
         key = scoped(client, reservation_id).encode()
         where = owner(reservation_requests, key)
@@ -126,6 +124,7 @@ class ReservationView(EngineView):
         return self.json(view(record))
 
     async def delete(self, request: web.Request, reservation_id: str) -> web.Response:
+        path_names(reservation_id=reservation_id)
         client = acting_for(request, caller(request, auth.RESERVE))
         key = scoped(client, reservation_id).encode()
         where = owner(reservation_requests, key)

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 import orjson
 
 from streams.auth import Caller, TokenError, internal_credential, parse_tokens
+from tables.limits import DEFAULT as DEFAULT_LIMITS
+from tables.limits import JSON_SAFE, Limits
 
 PREFIX = "STOCKSTREAM_"
 # Faust's worker takes these names; the usual Python spellings are accepted too.
@@ -86,6 +88,18 @@ class Settings:
     # Seconds a closed or rejected reservation is remembered: a retry with its id gets the
     # first answer, GET shows it.
     reservation_retention: int = 7 * 24 * 3600
+    # Limits (tables/limits.py): anything larger is refused with reason limit:<field>.
+    max_name_length: int = DEFAULT_LIMITS.name_length
+    max_id_length: int = DEFAULT_LIMITS.id_length
+    max_text_length: int = DEFAULT_LIMITS.text_length
+    max_qty: int = DEFAULT_LIMITS.qty
+    max_unit_factor: int = DEFAULT_LIMITS.unit_factor
+    max_units_per_item: int = DEFAULT_LIMITS.units_per_item
+    max_kit_components: int = DEFAULT_LIMITS.kit_components
+    max_kit_depth: int = DEFAULT_LIMITS.kit_depth
+    max_policy_entries: int = DEFAULT_LIMITS.policy_entries
+    max_body_bytes: int = DEFAULT_LIMITS.body_bytes
+    max_message_bytes: int = DEFAULT_LIMITS.message_bytes
 
     @property
     def app_id(self) -> str:
@@ -97,6 +111,15 @@ class Settings:
     def callers(self) -> dict[str, Caller]:
         """API token -> the client it names and its scopes."""
         return parse_tokens(orjson.loads(self.api_tokens.get()))
+
+    def limits(self) -> Limits:
+        return Limits(
+            name_length=self.max_name_length, id_length=self.max_id_length, text_length=self.max_text_length,
+            qty=self.max_qty, unit_factor=self.max_unit_factor, units_per_item=self.max_units_per_item,
+            kit_components=self.max_kit_components, kit_depth=self.max_kit_depth,
+            policy_entries=self.max_policy_entries, body_bytes=self.max_body_bytes,
+            message_bytes=self.max_message_bytes,
+        )
 
     def internal_credential(self) -> str:
         return internal_credential(self.internal_token.get(), self.api_tokens.get(), self.app_id)
@@ -137,6 +160,21 @@ class Settings:
             raise SettingsError(f"{PREFIX}REQUEST_TIMEOUT must be 1 to 300 seconds, got {self.request_timeout}")
         if self.reservation_retention < 60:
             raise SettingsError(f"{PREFIX}RESERVATION_RETENTION must be at least 60 seconds")
+        self._validate_limits()
+
+    def _validate_limits(self) -> None:
+        for f in fields(self):
+            if f.name.startswith("max_") and getattr(self, f.name) < 1:
+                raise SettingsError(f"{PREFIX}{f.name.upper()} must be at least 1")
+        if self.max_qty > JSON_SAFE:
+            raise SettingsError(f"{PREFIX}MAX_QTY must be at most {JSON_SAFE} (exact in JSON)")
+        if self.max_qty * self.max_unit_factor > 2**62:
+            raise SettingsError(f"{PREFIX}MAX_QTY times {PREFIX}MAX_UNIT_FACTOR must stay under 2^62 (Avro long)")
+        # A position remembers dedupe_window ids and as many answers: it must fit in a message.
+        worst = 2 * self.dedupe_window * (self.max_id_length + 64) + 4096
+        if worst > self.max_message_bytes:
+            raise SettingsError(f"{PREFIX}DEDUPE_WINDOW x {PREFIX}MAX_ID_LENGTH could make a position record of "
+                                f"{worst} bytes, over {PREFIX}MAX_MESSAGE_BYTES ({self.max_message_bytes})")
 
 
 def _convert(name: str, kind: Any, raw: str) -> Any:

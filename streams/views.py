@@ -17,7 +17,7 @@ from agents.reservations import Retry
 from streams import auth
 from streams.app import settings
 from streams.routing import RETRY_AFTER_SECONDS, Unavailable, forwarded_client
-from tables.requests import RequestError
+from tables.requests import RequestError, check_name
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,17 @@ class EngineView(web.View):
         except Exception:
             log.exception("%s %s failed", request.method, request.path)
             return self.json({"error": "internal error: the worker's log has the details"}, status=500)
+
+
+LIMITS = settings.limits()
+
+
+def path_names(**segments: str) -> None:
+    """The names in a request's path, checked as in a body (400 naming the segment)."""
+    for name, value in segments.items():
+        check_name(name, value, LIMITS.id_length if name == "reservation_id" else LIMITS.name_length)
+        if name == "location" and "@" in value:
+            raise RequestError("location", "must not contain '@'")
 
 
 def caller(request: web.Request, scope: str) -> auth.Caller:

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.app import app
 from streams.routing import forward, owner, ready
-from streams.views import EngineView, reader
+from streams.views import EngineView, path_names, reader
 from tables import keys
 from tables.channels import explain
 from tables.position import Position
@@ -36,6 +36,7 @@ def error(view: web.View, status: int, message: str, **extra: Any) -> web.Respon
 @app.page("/positions/{sku}/{location}")
 class PositionView(EngineView):
     async def get(self, request: web.Request, sku: str, location: str) -> web.Response:
+        path_names(sku=sku, location=location)
         client = reader(request)
         key = keys.position(sku, location)
         where = owner(positions, key)
@@ -53,6 +54,7 @@ class PositionView(EngineView):
 
 async def owned_sku(view: web.View, request: web.Request, sku: str) -> tuple[web.Response | None, SkuState | None]:
     """(the owner's answer, None) from another worker, or (None, state) here."""
+    path_names(sku=sku)
     client = reader(request)
     key = sku.encode()
     where = owner(channel_state, key)

@@ -6,5 +6,6 @@ import agents.locations  # noqa: F401
 import agents.channels  # noqa: F401
 import agents.expiry  # noqa: F401
 import agents.reservations  # noqa: F401
+import agents.side_topics  # noqa: F401
 import streams.web  # noqa: F401
 import streams.reservations  # noqa: F401

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from tables.catalog import UnknownUnit, units_per
+from tables.limits import DEFAULT as DEFAULT_LIMITS
+from tables.limits import Limits, quantity, text
 
 KEY_SEPARATOR = "@"
 
@@ -57,26 +59,38 @@ def epoch_ms(value: Any) -> int | None:
     raise TypeError(f"not a time: {value!r}")
 
 
-def normalize(record: Mapping[str, Any], item: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate one decoded event and convert its quantity to eaches."""
+def normalize(record: Mapping[str, Any], item: Mapping[str, Any] | None,
+              limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Validate one decoded event and convert its quantity to eaches. InvalidEvent or
+    OverLimit name the field."""
     event = dict(record)
-    check(event)
+    check(event, limits)
     try:
         factor = units_per(item, event.get("uom") or "EA")
     except UnknownUnit as err:
         raise InvalidEvent("uom", str(err)) from None
     if event.get("qty") is not None:
         event["qty"] *= factor
+        quantity("qty", event["qty"], limits.qty)  # in eaches
     event["occurred_at"] = epoch_ms(event["occurred_at"])
     event["expires_at"] = epoch_ms(event.get("expires_at"))
     return event
 
 
-def check(event: Mapping[str, Any]) -> None:
+NAMES = ("sku", "location", "to_location", "from_location", "channel", "uom")
+IDS = ("event_id", "reservation_id", "order_id", "correlation_id", "source")
+TEXTS = ("reason",)
+
+
+def check(event: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> None:
     """Everything about an event that can be known without the item master."""
     for name in COMMON:
         if not event.get(name):
             raise InvalidEvent(name, "is missing or empty")
+    for names, limit in ((NAMES, limits.name_length), (IDS, limits.id_length), (TEXTS, limits.text_length)):
+        for name in names:
+            if isinstance(event.get(name), str):
+                text(name, event[name], limit)
     if KEY_SEPARATOR in event["location"]:
         raise InvalidEvent("location", f"must not contain {KEY_SEPARATOR!r}")
     for name in ("sku", "location", "reservation_id"):
@@ -94,6 +108,8 @@ def check(event: Mapping[str, Any]) -> None:
         if event.get(name) is not None and event[name] not in DISPOSITIONS:
             raise InvalidEvent(name, f"{event[name]!r} is not a disposition")
     _check_qty(kind, event.get("qty"))
+    if event.get("qty") is not None:
+        quantity("qty", event["qty"], limits.qty)
     _check_type_rules(kind, event)
 
 

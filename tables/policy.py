@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
+from tables.limits import DEFAULT as DEFAULT_LIMITS
+from tables.limits import Limits
+
 DEFAULT_INTERVAL = 2.0  # seconds an increase waits, so a busy SKU cannot flood a marketplace
 
 
@@ -68,17 +71,17 @@ CHANNEL_FIELDS = RULE_FIELDS | {"locations", "overrides", "publish_interval"}
 LOCATION_FIELDS = {"safety_stock", "overrides"}
 
 
-def parse_policies(document: Any) -> Policies:
+def parse_policies(document: Any, limits: Limits = DEFAULT_LIMITS) -> Policies:
     if document is None:
         document = {}
     _mapping("(document)", document)
     _known("(document)", document, {"channels", "locations"})
     channels = {
-        name: parse_channel(name, spec, f"channels.{name}")
+        name: parse_channel(name, spec, f"channels.{name}", limits)
         for name, spec in _section(document, "channels", "channels").items()
     }
     locations = {
-        name: parse_location(name, spec, f"locations.{name}")
+        name: parse_location(name, spec, f"locations.{name}", limits)
         for name, spec in _section(document, "locations", "locations").items()
     }
     return Policies(channels=channels, locations=locations)
@@ -87,8 +90,8 @@ def parse_policies(document: Any) -> Policies:
 RESERVED_CHANNEL_NAMES = frozenset(("locations", "components", "control"))  # availability.<name> is taken
 
 
-def parse_channel(name: str, spec: Any, path: str) -> ChannelPolicy:
-    _name(path, name)
+def parse_channel(name: str, spec: Any, path: str, limits: Limits = DEFAULT_LIMITS) -> ChannelPolicy:
+    _name(path, name, limits)
     if name in RESERVED_CHANNEL_NAMES or "." in name:
         raise PolicyError(path, f"{name!r} cannot name a channel: its topic would be availability.{name}")
     _mapping(path, spec)
@@ -98,15 +101,18 @@ def parse_channel(name: str, spec: Any, path: str) -> ChannelPolicy:
     locations = spec["locations"]
     if not isinstance(locations, list) or not locations:
         raise PolicyError(f"{path}.locations", f"must be a non-empty list of locations, got {locations!r}")
+    _entries(f"{path}.locations", locations, limits)
     for i, location in enumerate(locations):
-        _name(f"{path}.locations[{i}]", location)
+        _name(f"{path}.locations[{i}]", location, limits)
         if location in locations[:i]:
             raise PolicyError(f"{path}.locations[{i}]", f"{location} is already in the group; it would count twice")
-    rule = _rule(spec, path, ChannelRule())
+    rule = _rule(spec, path, ChannelRule(), limits)
+    overrides_spec = _entries(f"{path}.overrides", _section(spec, "overrides", f"{path}.overrides"), limits)
     overrides = {
-        sku: _rule(_known(f"{path}.overrides.{sku}", _mapping(f"{path}.overrides.{sku}", over), RULE_FIELDS),
-                   f"{path}.overrides.{sku}", rule)
-        for sku, over in _section(spec, "overrides", f"{path}.overrides").items()
+        _name(f"{path}.overrides.{sku}", sku, limits, sku=True):
+            _rule(_known(f"{path}.overrides.{sku}", _mapping(f"{path}.overrides.{sku}", over), RULE_FIELDS),
+                  f"{path}.overrides.{sku}", rule, limits)
+        for sku, over in overrides_spec.items()
     }
     interval = spec.get("publish_interval", DEFAULT_INTERVAL)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval <= 3600:
@@ -114,26 +120,27 @@ def parse_channel(name: str, spec: Any, path: str) -> ChannelPolicy:
     return ChannelPolicy(name, tuple(locations), rule, overrides, float(interval))
 
 
-def parse_location(name: str, spec: Any, path: str) -> LocationPolicy:
-    _name(path, name)
+def parse_location(name: str, spec: Any, path: str, limits: Limits = DEFAULT_LIMITS) -> LocationPolicy:
+    _name(path, name, limits)
     _mapping(path, spec)
     _known(path, spec, LOCATION_FIELDS)
-    safety = _count(f"{path}.safety_stock", spec.get("safety_stock", 0))
+    safety = _count(f"{path}.safety_stock", spec.get("safety_stock", 0), limits)
     overrides = {
-        sku: _count(f"{path}.overrides.{sku}", value)
-        for sku, value in _section(spec, "overrides", f"{path}.overrides").items()
+        _name(f"{path}.overrides.{sku}", sku, limits, sku=True): _count(f"{path}.overrides.{sku}", value, limits)
+        for sku, value in _entries(f"{path}.overrides", _section(spec, "overrides", f"{path}.overrides"),
+                                   limits).items()
     }
     return LocationPolicy(name, safety, overrides)
 
 
-def _rule(spec: Mapping[str, Any], path: str, base: ChannelRule) -> ChannelRule:
+def _rule(spec: Mapping[str, Any], path: str, base: ChannelRule, limits: Limits) -> ChannelRule:
     changes: dict[str, Any] = {}
     for name in ("buffer", "ring_fence"):
         if name in spec:
-            changes[name] = _count(f"{path}.{name}", spec[name])
+            changes[name] = _count(f"{path}.{name}", spec[name], limits)
     for name in ("max_qty", "floor"):
         if name in spec:
-            changes[name] = None if spec[name] is None else _count(f"{path}.{name}", spec[name])
+            changes[name] = None if spec[name] is None else _count(f"{path}.{name}", spec[name], limits)
     if "allocation_percent" in spec:
         value = spec["allocation_percent"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
@@ -144,6 +151,12 @@ def _rule(spec: Mapping[str, Any], path: str, base: ChannelRule) -> ChannelRule:
             raise PolicyError(f"{path}.include_incoming", f"must be true or false, got {spec['include_incoming']!r}")
         changes["include_incoming"] = spec["include_incoming"]
     return replace(base, **changes)
+
+
+def _entries(path: str, value: Any, limits: Limits) -> Any:
+    if len(value) > limits.policy_entries:
+        raise PolicyError(path, f"has {len(value)} entries, at most {limits.policy_entries} are allowed")
+    return value
 
 
 def _section(spec: Mapping[str, Any], name: str, path: str) -> Mapping[str, Any]:
@@ -168,13 +181,19 @@ def _known(path: str, spec: Mapping[str, Any], allowed: set[str]) -> Mapping[str
     return spec
 
 
-def _count(path: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PolicyError(path, f"must be a whole number of units, 0 or more, got {value!r}")
+def _count(path: str, value: Any, limits: Limits = DEFAULT_LIMITS) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limits.qty:
+        raise PolicyError(path, f"must be a whole number of units from 0 to {limits.qty}, got {value!r}")
     return value
 
 
-def _name(path: str, value: Any) -> str:
-    if not isinstance(value, str) or not value or "@" in value or ":" in value:
-        raise PolicyError(path, f"must be a name without '@' or ':', got {value!r}")
+def _name(path: str, value: Any, limits: Limits = DEFAULT_LIMITS, sku: bool = False) -> str:
+    """A location or channel name (no '@' or ':'), or a SKU (sku=True: '@' allowed)."""
+    banned = ("",) if sku else ("@", ":")
+    if (not isinstance(value, str) or not value or any(c in value for c in banned if c)
+            or any(ord(c) < 32 or ord(c) == 127 for c in value)):
+        kind = "a SKU" if sku else "a name without '@' or ':'"
+        raise PolicyError(path, f"must be {kind} and no control characters, got {value!r}")
+    if len(value) > limits.name_length:
+        raise PolicyError(path, f"is {len(value)} characters long, at most {limits.name_length} are allowed")
     return value

@@ -6,7 +6,9 @@ import hashlib
 from dataclasses import asdict
 from typing import Any, Iterable, Mapping, Protocol
 
-from tables.policy import ChannelPolicy, ChannelRule, LocationPolicy, Policies
+from tables.limits import DEFAULT as DEFAULT_LIMITS
+from tables.limits import Limits
+from tables.policy import ChannelPolicy, ChannelRule, LocationPolicy, Policies, PolicyError, parse_policies
 
 CHANNEL_PREFIX = "channel:"
 LOCATION_PREFIX = "location:"
@@ -26,6 +28,19 @@ def records(policies: Policies) -> dict[str, tuple[str, dict[str, Any]]]:
             "name": location.name, "safety_stock": location.safety_stock, "overrides": dict(location.overrides),
         })
     return out
+
+
+def check_record(key: str, record: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> None:
+    """A record read from inventory.policies, checked as `policies apply` checks the file it
+    came from (PolicyError names the path): another producer may have written it."""
+    expected = f"{CHANNEL_PREFIX if record_type(key) == 'ChannelPolicy' else LOCATION_PREFIX}{record.get('name')}"
+    if key != expected:
+        raise PolicyError("(key)", f"{key!r} does not name the record's {record.get('name')!r}")
+    try:
+        document = to_document(from_records([(key, record)]))
+    except (TypeError, KeyError, ValueError) as err:
+        raise PolicyError("(record)", f"is not a policy: {type(err).__name__}: {err}") from None
+    parse_policies(document, limits)
 
 
 def record_type(key: str) -> str | None:

@@ -87,6 +87,10 @@ class Position:
         return available_to_sell(self.on_hand, self.quarantined, self.damaged, self.held,
                                  self.reserved, self.picked, self.safety_stock)
 
+    def within(self, limit: int) -> bool:
+        """Every bucket between -limit and limit."""
+        return all(-limit <= getattr(self, name) <= limit for name in BUCKETS)
+
     def buckets(self) -> tuple[int, ...]:
         return tuple(getattr(self, name) for name in BUCKETS) + (self.safety_stock,)
 

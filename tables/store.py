@@ -8,8 +8,9 @@ write buffers per partition) would explode with partitions; these are sized for 
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import faust
 
@@ -18,8 +19,13 @@ from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
 from streams.compat import partition_items
 from tables import keys
-from tables.policy import Policies
-from tables.policy_records import decode_policies, fingerprint
+from tables.catalog import Components, ItemError, check_item, check_kits
+from tables.policy import Policies, PolicyError
+from tables.policy_records import check_record, decode_policies, fingerprint, record_type
+
+
+log = logging.getLogger(__name__)
+LIMITS = settings.limits()
 
 
 def rocksdb_options() -> dict[str, int]:
@@ -74,48 +80,116 @@ def upstream_table(name: str, logical: str, help: str, on_change: Any = None) ->
     )
 
 
-class Catalog:
+Report = Callable[[Any, str, str], Awaitable[None]]  # (message, kind, reason): a refused record
+
+
+class SideTopic:
+    """A topic other systems write and every worker reads whole. A record that does not pass
+    the checks `stockstream produce` and `policies apply` make is refused: the value in force
+    before it stays, and `report` (agents/side_topics.py) counts and dead-letters it."""
+
+    report: Report | None = None
+
+    async def refuse(self, message: Any, kind: str, reason: str) -> None:
+        log.warning("refused %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+        if self.report is not None:
+            await self.report(message, kind, reason)
+
+
+class Catalog(SideTopic):
     """The item master as the engine reads it: items by SKU, and which kits use a component."""
 
     def __init__(self) -> None:
-        self.kits: dict[str, list[tuple[str, int]]] = {}  # kit -> [(component, qty)]
+        self.kits: dict[str, Components] = {}  # kit -> [(component, qty)]
         self.used_in: dict[str, set[str]] = {}  # component -> kits
+        # SKU key -> the value in force when a refused record replaced it in the table (None:
+        # it had none); kept until a good record for the SKU arrives.
+        self.kept: dict[bytes, bytes | None] = {}
 
     async def on_change(self, event: Any) -> None:
-        sku = event.message.key.decode()
+        """Called before the table applies the record (its previous value is still there)."""
+        message = event.message
+        try:
+            sku, components = self.check(message.key, message.value)
+        except ItemError as err:
+            if message.key not in self.kept:
+                self.kept[message.key] = catalog.get(message.key)
+            await self.refuse(message, f"{err.kind}:{err.field}", str(err))
+            return
+        self.kept.pop(message.key, None)
+        self.set_components(sku, components)
+
+    def check(self, key: bytes, value: bytes | None) -> tuple[str, Components]:
+        try:
+            sku = key.decode()
+        except (UnicodeDecodeError, AttributeError):
+            raise ItemError("(key)", f"{key!r} is not a UTF-8 SKU") from None
+        if value is None:
+            return sku, []  # a tombstone: the item is gone
+        item = _decode_item(value)
+        if item is None:
+            raise ItemError("(value)", "is not an Avro Item")
+        if item["sku"] != sku:
+            raise ItemError("(key)", f"{sku!r} does not match the item's sku {item['sku']!r}")
+        components = check_item(item, LIMITS)
+        check_kits(sku, components, self.kits, self.used_in, LIMITS)
+        return sku, components
+
+    def set_components(self, sku: str, components: Components) -> None:
         for component, _ in self.kits.pop(sku, []):
             self.used_in.get(component, set()).discard(sku)
-        item = _decode_item(event.message.value) if event.message.value else None
-        needs: dict[str, int] = {}  # a component listed twice needs both quantities per kit
-        for c in (item or {}).get("components", []):
-            if c["qty"] > 0:
-                needs[c["sku"]] = needs.get(c["sku"], 0) + c["qty"]
-        components = list(needs.items())
         if components:
             self.kits[sku] = components
             for component, _ in components:
                 self.used_in.setdefault(component, set()).add(sku)
 
 
-class PolicyCache:
-    """The policies in force, decoded once per change of inventory.policies."""
+class PolicyCache(SideTopic):
+    """The policies in force: every record of inventory.policies that passed the checks,
+    decoded once per change."""
 
     def __init__(self) -> None:
+        self._accepted: dict[bytes, bytes] = {}
         self._policies: Policies | None = None
         self._fingerprint: str | None = None
 
     async def on_change(self, event: Any) -> None:
+        message = event.message
+        if message.value is None:
+            self._accepted.pop(message.key, None)
+        else:
+            try:
+                check_policy(message.key, message.value)
+            except PolicyError as err:
+                await self.refuse(message, f"invalid:{err.path}", f"policy {err}")
+                return
+            self._accepted[message.key] = message.value
         self._policies = self._fingerprint = None
 
     def get(self) -> Policies:
         if self._policies is None:
-            self._policies = decode_policies(dict(policies_table.items()), default_codec())
+            self._policies = decode_policies(self._accepted, default_codec())
         return self._policies
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            self._fingerprint = fingerprint(policies_table.items())
+            self._fingerprint = fingerprint(self._accepted.items())
         return self._fingerprint
+
+
+def check_policy(key: bytes, value: bytes) -> None:
+    try:
+        name = key.decode()
+    except (UnicodeDecodeError, AttributeError):
+        raise PolicyError("(key)", f"{key!r} is not UTF-8") from None
+    kind = record_type(name)
+    if kind is None:
+        raise PolicyError("(key)", f"{name!r} is neither channel:NAME nor location:NAME")
+    try:
+        record = default_codec().decode(kind, value)
+    except DecodeError as err:
+        raise PolicyError("(value)", str(err)) from None
+    check_record(name, record, LIMITS)
 
 
 catalog_index = Catalog()
@@ -150,7 +224,8 @@ def due_entries(table: Any, partition: int, kind: bytes, now_ms: int, limit: int
 
 
 def item_for(sku: str) -> dict[str, Any] | None:
-    raw = catalog.get(sku.encode())
+    key = sku.encode()
+    raw = catalog_index.kept[key] if key in catalog_index.kept else catalog.get(key)
     return _decode_item(raw) if raw else None
 
 

@@ -98,7 +98,7 @@ def test_read_result_is_a_dead_letter_record():
     letter = deadletters.read(b"k", b"v", make())
     schema_fields = [f["name"] for f in SCHEMA["fields"]]
     assert set(letter) == set(schema_fields)
-    assert set(deadletters.FIELDS) | {"key", "value", "headers"} == set(schema_fields)
+    assert set(deadletters.FIELDS + deadletters.TRUNCATED) | {"key", "value", "headers"} == set(schema_fields)
     assert fastavro.validation.validate(letter, fastavro.parse_schema(SCHEMA), raise_errors=True)
     # And it encodes as one: failed_at reads back as the time it names.
     codec = AvroCodec()
@@ -107,7 +107,22 @@ def test_read_result_is_a_dead_letter_record():
     assert {k: v for k, v in out.items() if k != "failed_at"} == {k: v for k, v in letter.items() if k != "failed_at"}
 
 
-@pytest.mark.parametrize("name", deadletters.FIELDS)
+@pytest.mark.parametrize("name", deadletters.FIELDS + deadletters.TRUNCATED)
 def test_header_names_match_the_schema_docs(name):
     field = next(f for f in SCHEMA["fields"] if f["name"] == name)
     assert f"header stockstream.dlq.{name}" in field["doc"]
+
+
+def test_a_dead_letter_too_large_to_write_is_cut_with_the_original_size_and_hash():
+    import hashlib
+
+    headers = make(reason="x" * 5000)
+    assert len(dict(headers)["stockstream.dlq.reason"]) == deadletters.MAX_REASON
+    assert deadletters.fit(b"k", b"small", headers, 10_000) == (b"k", b"small", headers)
+    value = bytes(range(256)) * 4000
+    key, cut, kept = deadletters.fit(b"K" * 5000, value, headers, 100_000)
+    assert len(key) == deadletters.KEY_KEPT and value.startswith(cut) and 0 < len(cut) < 100_000
+    assert len(key) + len(cut) + sum(len(n) + len(v) for n, v in kept) <= 100_000
+    letter = deadletters.read(key, cut, kept)
+    assert letter["original_size"] == len(value) and letter["original_sha256"] == hashlib.sha256(value).hexdigest()
+    assert letter["reason"] == "x" * deadletters.MAX_REASON and letter["headers"] == {}  # the original's dropped

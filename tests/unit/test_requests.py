@@ -28,7 +28,7 @@ def test_a_good_request_with_defaults():
     ({**GOOD, "qty": 0}, "qty"),
     ({**GOOD, "qty": -1}, "qty"),
     ({**GOOD, "qty": 2**63}, "qty"),
-    ({**GOOD, "qty": 1_000_000_001}, "qty"),
+    ({**GOOD, "qty": 1_000_000_000_001}, "qty"),
     ({**GOOD, "qty": 1.5}, "qty"),
     ({**GOOD, "qty": True}, "qty"),
     ({**GOOD, "qty": "2"}, "qty"),

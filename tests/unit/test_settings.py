@@ -65,6 +65,17 @@ ALL = {
     "internal_token": ("inside-job", Secret("inside-job")),
     "request_timeout": ("5", 5),
     "reservation_retention": ("3600", 3600),
+    "max_name_length": ("64", 64),
+    "max_id_length": ("100", 100),
+    "max_text_length": ("256", 256),
+    "max_qty": ("1000000", 1_000_000),
+    "max_unit_factor": ("1000", 1000),
+    "max_units_per_item": ("8", 8),
+    "max_kit_components": ("10", 10),
+    "max_kit_depth": ("2", 2),
+    "max_policy_entries": ("500", 500),
+    "max_body_bytes": ("4096", 4096),
+    "max_message_bytes": ("2000000", 2_000_000),
 }
 
 
@@ -237,3 +248,14 @@ def test_default_reads_environment_and_dotenv_in_working_directory(tmp_path, mon
     s = Settings.from_env()
     assert s.partitions == 3
     assert s.log_level == "error"
+
+
+def test_limits_come_from_settings_and_stay_consistent():
+    s = load(max_qty="500", max_kit_depth="2")
+    assert (s.limits().qty, s.limits().kit_depth, s.limits().name_length) == (500, 2, 128)
+    for bad, says in [({"max_qty": "0"}, "MAX_QTY"), ({"max_qty": str(2**53)}, "MAX_QTY"),
+                      ({"max_qty": str(2**40), "max_unit_factor": str(2**30)}, "MAX_UNIT_FACTOR"),
+                      ({"dedupe_window": "100000"}, "MAX_MESSAGE_BYTES")]:
+        with pytest.raises(SettingsError) as info:
+            load(**bad)
+        assert says in str(info.value)
