@@ -29,6 +29,7 @@ from agents.dlq import dead_letter
 from streams import topics
 from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
+from streams.registry import prepare_patiently
 from streams.compat import partition_items
 from streams.metrics import DELTAS, EVENTS
 from tables import keys
@@ -121,6 +122,7 @@ async def settle(key: bytes, state: SkuState, cause: tuple[str | None, str | Non
 
 
 async def on_location(message: Any) -> None:
+    await prepare_patiently(default_codec(), message.value)
     try:
         record = default_codec().decode("LocationAvailability", message.value)
     except DecodeError as err:

@@ -23,6 +23,7 @@ from agents.dlq import dead_letter
 from agents.topics import events_topic, locations_topic, reservations_topic
 from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
+from streams.registry import prepare_patiently
 from streams.metrics import EVENTS, FLAGS
 from tables import keys
 from tables.events import InvalidEvent, normalize, position_key
@@ -90,6 +91,7 @@ def load(key: bytes, event: dict[str, Any]) -> Position:
 
 
 async def process(message: Any) -> None:
+    await prepare_patiently(default_codec(), message.value)
     try:
         event = read(message)
         position = load(message.key, event)

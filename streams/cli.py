@@ -92,12 +92,17 @@ def run_worker(extra: list[str]) -> int:
         print(f"stockstream: {err}", file=sys.stderr)
         return 2
     from streams.settings import LOG_LEVELS
+    import asyncio
     from pathlib import Path
 
     from streams import local_state
+    from streams.codec import default_codec
     from streams.worker import app, settings
 
     local_state.prepare(Path(app.conf.tabledir))
+    # With a schema registry: our schemas' ids before any record is written (encode needs
+    # no look-up then); a registry that cannot be reached stops the start, loudly.
+    asyncio.run(default_codec().register_all())
     sys.argv = ["stockstream", "worker", "--loglevel", LOG_LEVELS[settings.log_level.lower()], *extra]
     app.main()
     return 0

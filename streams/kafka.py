@@ -12,7 +12,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams import deadletters, topics
-from streams.codec import DecodeError, default_codec
+from streams.codec import DecodeError, cli_codec
 from streams.records import RecordError, from_json, to_json
 from streams.settings import Settings
 from tables.catalog import ItemError, check_item
@@ -158,7 +158,7 @@ def encode_lines(lines: Iterable[tuple[int, str]], logical: str,
     spec = topics.spec(logical)
     if not spec.upstream or spec.record is None or spec.key is None:
         raise ValueError(f"stockstream produce does not write {logical}: it is written by the engine")
-    codec = default_codec()
+    codec = cli_codec()
     schema = codec.schemas[spec.record]
     records, errors = [], []
     for number, line in lines:
@@ -247,7 +247,7 @@ def render(message: Any, spec: topics.TopicSpec) -> dict[str, Any]:
         out["value"] = message.value()
     else:
         try:
-            out["value"] = default_codec().decode(record, message.value()) if message.value() else None
+            out["value"] = cli_codec().decode(record, message.value()) if message.value() else None
         except DecodeError as err:
             out["error"], out["value"] = str(err), message.value()
     if headers:

@@ -16,7 +16,7 @@ import orjson
 import yaml
 
 from streams import topics
-from streams.codec import default_codec
+from streams.codec import cli_codec
 from streams.kafka import client_config, create_topic_specs, read_topic
 from streams.settings import Settings
 from tables.limits import DEFAULT as DEFAULT_LIMITS
@@ -58,7 +58,7 @@ def apply(settings: Settings, path: str) -> int:
     except OSError as err:
         print(f"stockstream policies apply: {err}", file=sys.stderr)
         return 2
-    codec = default_codec()
+    codec = cli_codec()
     wanted = {key.encode(): codec.encode(name, record) for key, (name, record) in records(policies).items()}
     current = in_force(settings)
     removed = sorted(set(current) - set(wanted))
@@ -99,6 +99,6 @@ def request_republish(settings: Settings, producer: Any, policies_fingerprint: s
 
 
 def show(settings: Settings) -> int:
-    policies = decode_policies(in_force(settings), default_codec())
+    policies = decode_policies(in_force(settings), cli_codec())
     sys.stdout.write(yaml.safe_dump(to_document(policies), sort_keys=False))
     return 0

@@ -18,6 +18,7 @@ from streams import topics
 from streams.app import app, settings
 from streams.codec import DecodeError, default_codec
 from streams.compat import partition_items
+from streams.registry import prepare_patiently
 from tables import keys
 from tables.catalog import Components, ItemError, check_item, check_kits
 from tables.policy import Policies, PolicyError
@@ -109,6 +110,7 @@ class Catalog(SideTopic):
     async def on_change(self, event: Any) -> None:
         """Called before the table applies the record (its previous value is still there)."""
         message = event.message
+        await prepare_patiently(default_codec(), message.value)
         try:
             sku, components = self.check(message.key, message.value)
         except ItemError as err:
@@ -155,6 +157,7 @@ class PolicyCache(SideTopic):
 
     async def on_change(self, event: Any) -> None:
         message = event.message
+        await prepare_patiently(default_codec(), message.value)
         if message.value is None:
             self._accepted.pop(message.key, None)
         else:

@@ -22,7 +22,7 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 
 from streams import topics
-from streams.codec import default_codec
+from streams.codec import cli_codec
 from streams.kafka import client_config, create_topics, encode_lines, send
 from streams.settings import Settings
 
@@ -176,7 +176,7 @@ class Deployment:
                 message = consumer.poll(0.5)
                 if message is None or message.error():
                     continue
-                out.append(default_codec().decode(spec.record, message.value()) if spec.record else message)
+                out.append(cli_codec().decode(spec.record, message.value()) if spec.record else message)
                 if message.offset() + 1 >= ends[message.partition()]:
                     wanted.discard(message.partition())
             assert not wanted, f"could not read {topic} to its end"

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from streams import cli, kafka, topics
-from streams.codec import AvroCodec, default_codec, load_schemas, local_id
+from streams.codec import AvroCodec, cli_codec, default_codec, load_schemas, local_id
 from streams.kafka import encode_lines, read_lines
 
 
@@ -31,8 +31,10 @@ def local_codec(monkeypatch, tmp_path):
     monkeypatch.setattr(kafka, "Producer", never_send)
     monkeypatch.chdir(tmp_path)
     default_codec.cache_clear()
+    cli_codec.cache_clear()
     yield
     default_codec.cache_clear()
+    cli_codec.cache_clear()
 
 
 def event(n: int, **fields) -> dict:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import fastavro
 import pytest
 
-from streams.codec import SCHEMA_DIR, AvroCodec, DecodeError, LocalSchemaIds, load_schemas, local_id
+from streams.codec import SCHEMA_DIR, AvroCodec, DecodeError, LocalSchemaIds, SchemaNotLoaded, load_schemas, local_id
 
 UTC = timezone.utc
 AT = datetime(2026, 11, 25, 10, 0, 0, 123000, tzinfo=UTC)
@@ -51,6 +51,7 @@ AVAILABILITY = {
 LETTER = {
     "reason": "qty: must be positive for Receipt, got -1", "stage": "locations",
     "topic": "inventory.events", "partition": 3, "offset": 2**40, "failed_at": AT,
+    "original_size": None, "original_sha256": None,
     "key": b"SKU-1@WH1", "value": b"\x00\x01\xff", "headers": {"traceparent": b"00-abc", "empty": b""},
 }
 RULE = {"buffer": 5, "allocation_percent": 50.0, "max_qty": 200, "floor": 3, "include_incoming": False,
@@ -133,6 +134,26 @@ def test_two_codecs_agree_without_coordination():
     data = a.encode("Item", ITEM)
     assert data == b.encode("Item", ITEM)
     assert b.decode("Item", data) == ITEM
+
+
+async def test_without_a_registry_prepare_and_register_all_change_nothing():
+    # Local ids are known up front: the worker may await both whatever the configuration.
+    codec = AvroCodec()
+    before = codec.encode("InventoryEvent", EVENT)
+    await codec.register_all()
+    await codec.prepare(before)
+    await codec.prepare(b"not framed")
+    await codec.prepare(None)
+    assert codec.encode("InventoryEvent", EVENT) == before
+    assert codec.decode("InventoryEvent", before) == EVENT
+
+
+def test_local_ids_never_raise_schema_not_loaded(codec):
+    # SchemaNotLoaded is the registry's; an id nobody has is an unknown id, dead-lettered.
+    data = struct.pack(">bI", 0, 1) + codec.encode("Item", ITEM)[5:]
+    with pytest.raises(DecodeError):
+        codec.decode("Item", data)
+    assert not issubclass(SchemaNotLoaded, ValueError)
 
 
 # --- refusals ----------------------------------------------------------------------------------
