@@ -27,7 +27,7 @@ import orjson
 
 from agents.dlq import dead_letter
 from streams import topics
-from streams.app import app, settings
+from streams.app import app, settings, timer
 from streams.codec import DecodeError, default_codec
 from streams.registry import prepare_patiently
 from streams.compat import partition_items
@@ -271,7 +271,7 @@ async def channel_stage(stream: Any) -> None:
             await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
 
 
-@app.timer(TICK_SECONDS)
+@timer(TICK_SECONDS)
 async def tick() -> None:
     """Send a tick to each control partition this worker owns that has an increase due or a
     sweep under way (two point reads per partition: no scan, no memory)."""

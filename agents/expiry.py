@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from agents.topics import events_topic
-from streams.app import app
+from streams.app import app, timer
 from streams.codec import default_codec
 from tables import keys
 from tables.position_records import EXPIRY
@@ -29,7 +29,7 @@ RESEND_AFTER_MS = 30_000  # logged and still in the index (not applied yet): log
 _logged: dict[bytes, int] = {}
 
 
-@app.timer(CHECK_SECONDS)
+@timer(CHECK_SECONDS)
 async def expire() -> None:
     now = int(time.time() * 1000)
     topic = events_topic.get_topic_name()

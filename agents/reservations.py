@@ -34,7 +34,7 @@ from agents import answers
 from agents.dlq import dead_letter
 from agents.topics import events_topic, reservations_topic
 from streams import broker
-from streams.app import app, settings
+from streams.app import app, settings, timer
 from streams.codec import default_codec
 from streams.metrics import EVENTS
 from tables import keys
@@ -277,7 +277,7 @@ FORGET_CHECK_SECONDS = 5.0
 FORGET_BATCH = 500
 
 
-@app.timer(FORGET_CHECK_SECONDS)
+@timer(FORGET_CHECK_SECONDS)
 async def forget_expired_records() -> None:
     """Log a forget for every closed or rejected reservation whose retention ran out (an index
     range read per partition this worker owns: nothing is scanned, nothing kept in memory)."""

@@ -7,8 +7,11 @@ themselves, so a record that fails to decode reaches the DLQ instead of being sk
 
 from __future__ import annotations
 
+import functools
+import logging
 import ssl
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 import faust
 
@@ -16,6 +19,7 @@ from streams import local_state
 from streams.settings import Settings
 from streams.transport import Transport
 
+log = logging.getLogger(__name__)
 settings = Settings.from_env()
 
 
@@ -78,3 +82,20 @@ def create_app(conf: Settings) -> faust.App:
 
 
 app = create_app(settings)
+
+
+def timer(seconds: float) -> Callable[[Callable[[], Awaitable[None]]], Any]:
+    """app.timer for a job that must never stop the worker (see guarded)."""
+    return lambda job: app.timer(seconds)(guarded(job, seconds))
+
+
+def guarded(job: Callable[[], Awaitable[None]], seconds: float) -> Callable[[], Awaitable[None]]:
+    """An exception in a Faust timer crashes the whole app: it is logged here instead, and the
+    job runs again at its next interval."""
+    @functools.wraps(job)
+    async def run() -> None:
+        try:
+            await job()
+        except Exception:  # noqa: BLE001 - see the docstring
+            log.exception("timer %s failed; it runs again in %ss", job.__name__, seconds)
+    return run
