@@ -28,6 +28,7 @@ import orjson
 from agents.dlq import dead_letter
 from streams import topics
 from streams.app import app, settings, timer
+from streams.delivery import ledger
 from streams.codec import DecodeError, default_codec
 from streams.registry import prepare_patiently
 from streams.compat import partition_items
@@ -95,9 +96,10 @@ def index_pending(key: bytes, state: SkuState) -> None:
 
 
 async def send_again(key: bytes, state: SkuState) -> None:
-    """A redelivered record: what it caused may not have reached Kafka (the deltas, the
-    pending index entry written after the state), so both are made again."""
+    """A redelivered record: what it caused may not have reached Kafka (the state's changelog
+    write, the pending index entry written after it, the deltas), so all are made again."""
     EVENTS.labels(STAGE, "repeat").inc()
+    channel_state[key] = state.to_bytes()
     index_pending(key, state)
     await send_deltas(key, state.sku, current(state))
 
@@ -108,7 +110,7 @@ async def send_deltas(key: bytes, sku: str, deltas: Iterable[Delta]) -> None:
     for delta in deltas:
         direction = "first" if delta.previous is None else "down" if delta.available < delta.previous else "up"
         DELTAS.labels(delta.channel, direction).inc()
-        await delta_topic(delta.channel).send(key=key, value=codec.encode("AvailabilityDelta", as_record(sku, delta, published_at)))
+        delta_topic(delta.channel).send_soon(key=key, value=codec.encode("AvailabilityDelta", as_record(sku, delta, published_at)))
 
 
 async def settle(key: bytes, state: SkuState, cause: tuple[str | None, str | None], due_before: int | None) -> None:
@@ -117,7 +119,7 @@ async def settle(key: bytes, state: SkuState, cause: tuple[str | None, str | Non
     values, deltas = recompute(state, policy_cache.get(), kit, now_ms(), cause)
     await store_and_publish(key, state, deltas, due_before)
     for kit_sku in catalog_index.used_in.get(state.sku, ()):
-        await components_topic.send(key=kit_sku.encode(), value=orjson.dumps(
+        components_topic.send_soon(key=kit_sku.encode(), value=orjson.dumps(
             {"component": state.sku, "channels": values, "event_id": cause[0], "correlation_id": cause[1]}))
 
 
@@ -178,7 +180,7 @@ async def on_control(message: Any) -> None:
     write_json(SWEEP, sweep)
     channel_state[LAST_CONTROL] = orjson.dumps(max(offset, last if last is not None else -1))
     if sweep is not None and not waiting_for_policies(sweep):
-        await control_topic.send(key=b"tick", value=TICK, partition=partition)  # the next step
+        control_topic.send_soon(key=b"tick", value=TICK, partition=partition)  # the next step
 
 
 def read_json(key: bytes) -> Any:
@@ -268,7 +270,10 @@ async def channel_stage(stream: Any) -> None:
                 await on_control(message)
         except Exception as err:  # a bug must cost one record, not the partition
             log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
-            await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
+            try:
+                await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
+            except Exception as lost:  # not even the dead letter: read the record again
+                ledger.failed(message, lost)
 
 
 @timer(TICK_SECONDS)

@@ -22,6 +22,7 @@ import orjson
 from agents.dlq import dead_letter
 from agents.topics import events_topic, locations_topic, reservations_topic
 from streams.app import app, settings
+from streams.delivery import ledger
 from streams.codec import DecodeError, default_codec
 from streams.registry import prepare_patiently
 from streams.metrics import EVENTS, FLAGS
@@ -123,8 +124,10 @@ async def process(message: Any) -> None:
     EVENTS.labels(STAGE, outcome.status).inc()
     for flag in outcome.flags:
         FLAGS.labels(flag).inc()
+    # Through the producer's buffer, after the table writes above (Faust buffers those): an
+    # output is never handed to Kafka before the state change it reports.
     for topic, key, value in outputs:
-        await topic.send(key=key, value=value)
+        topic.send_soon(key=key, value=value)
 
 
 def outputs_of(event: dict[str, Any], position: Position, outcome: Outcome, offset: int) -> Iterator[tuple[Any, bytes, bytes]]:
@@ -189,10 +192,14 @@ async def answer_refused_request(message: Any, reason: str) -> None:
     update = {"kind": "allocation", "location": record["location"], "offset": message.offset, "open": False,
               "unpicked": 0, "picked": 0,
               "answer": {"decision": "rejected", "qty": record.get("qty") or 0, "ats": 0, "reason": reason}}
-    await reservations_topic.send(key=record["reservation_id"].encode(), value=orjson.dumps(update))
+    reservations_topic.send_soon(key=record["reservation_id"].encode(), value=orjson.dumps(update))
 
 
 @app.agent(events_topic, concurrency=1)
 async def locations(stream: Any) -> None:
     async for event in stream.events():
-        await process(event.message)
+        try:
+            await process(event.message)
+        except Exception as err:  # a send refused outright, the dead letter too: read it again
+            log.exception("cannot handle %s[%s]@%s", event.message.topic, event.message.partition, event.message.offset)
+            ledger.failed(event.message, err)

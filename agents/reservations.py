@@ -35,6 +35,7 @@ from agents.dlq import dead_letter
 from agents.topics import events_topic, reservations_topic
 from streams import broker
 from streams.app import app, settings, timer
+from streams.delivery import ledger
 from streams.codec import default_codec
 from streams.metrics import EVENTS
 from tables import keys
@@ -73,7 +74,10 @@ async def reservation_service(stream: Any) -> None:
             await handle(message)
         except Exception as err:  # a bug must cost one record, not the partition
             log.exception("cannot process %s[%s]@%s", message.topic, message.partition, message.offset)
-            await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
+            try:
+                await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
+            except Exception as lost:  # not even the dead letter: read the record again
+                ledger.failed(message, lost)
 
 
 async def handle(message: Any) -> None:
@@ -100,12 +104,13 @@ async def handle(message: Any) -> None:
     # Encoded before anything is written: a command that cannot be logged must not leave a
     # record waiting for its answer.
     logged = [encode_command(record, command) for command in commands]
-    if after != before:
-        reservation_requests[key] = after
+    # Written again when unchanged too: a redelivery may be of a message whose write never
+    # reached the changelog (streams/delivery.py reads a partition again after a failed send).
+    reservation_requests[key] = after
     if record.state in (CLOSED, REJECTED):  # again on a repeat: a crash may have lost it
         reservation_requests[keys.due_entry(FORGET, forget_at(record), key)] = b""
-    for position_key, event in logged:
-        await events_topic.send(key=position_key, value=event)
+    for position_key, event in logged:  # buffered after the record's write, as it
+        events_topic.send_soon(key=position_key, value=event)
     answers.settle(record)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 import faust
 
 from streams import local_state
+from streams.delivery import Topic
 from streams.settings import Settings
 from streams.transport import Transport
 
@@ -77,6 +78,7 @@ def create_app(conf: Settings) -> faust.App:
         web_stats_enabled=False,
         web_metrics_enabled=False,
         autodiscover=False,
+        Topic=Topic,  # every send filed under the record it came from (streams/delivery.py)
         logging_config=None,
     )
 

@@ -109,7 +109,7 @@ async def position_ats(sku: str, location: str) -> int | None:
     return position.ats
 
 
-@app.page("/reservations/{reservation_id}")
+@app.page("/reservations/{reservation_id:[^/]+}")  # any name: aiohttp's default refuses { and }
 class ReservationView(EngineView):
     async def get(self, request: web.Request, reservation_id: str) -> web.Response:
         path_names(reservation_id=reservation_id)

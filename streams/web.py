@@ -33,7 +33,7 @@ def error(view: web.View, status: int, message: str, **extra: Any) -> web.Respon
     return view.json({"error": message, **extra}, status=status)
 
 
-@app.page("/positions/{sku}/{location}")
+@app.page("/positions/{sku:[^/]+}/{location:[^/]+}")  # any name: aiohttp's default refuses { and }
 class PositionView(EngineView):
     async def get(self, request: web.Request, sku: str, location: str) -> web.Response:
         path_names(sku=sku, location=location)
@@ -66,7 +66,7 @@ async def owned_sku(view: web.View, request: web.Request, sku: str) -> tuple[web
     return None, SkuState.from_bytes(raw)
 
 
-@app.page("/availability/{sku}")
+@app.page("/availability/{sku:[^/]+}")
 class AvailabilityView(EngineView):
     async def get(self, request: web.Request, sku: str) -> web.Response:
         answer, state = await owned_sku(self, request, sku)
@@ -89,7 +89,7 @@ class AvailabilityView(EngineView):
         return self.json({"sku": sku, "channels": out})
 
 
-@app.page("/availability/{sku}/explain")
+@app.page("/availability/{sku:[^/]+}/explain")
 class ExplainView(EngineView):
     async def get(self, request: web.Request, sku: str) -> web.Response:
         reader(request)

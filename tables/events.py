@@ -12,9 +12,11 @@ from typing import Any, Mapping
 
 from tables.catalog import UnknownUnit, units_per
 from tables.limits import DEFAULT as DEFAULT_LIMITS
-from tables.limits import Limits, quantity, text
+from tables.limits import Limits, OverLimit, quantity, text
 
 KEY_SEPARATOR = "@"
+INBOUND_SUFFIX = ":inbound"  # a transfer's inbound half: the event id + this
+TRANSFER_SOURCE = "transfer:"  # + origin location: the source of a transfer's inbound half
 
 # The fields each type needs beyond the common ones (qty is checked on its own).
 REQUIRED = {
@@ -93,7 +95,7 @@ def check(event: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> None:
                 text(name, event[name], limit)
     if KEY_SEPARATOR in event["location"]:
         raise InvalidEvent("location", f"must not contain {KEY_SEPARATOR!r}")
-    for name in ("sku", "location", "reservation_id"):
+    for name in ("sku", "location", "reservation_id", "to_location", "from_location"):
         if event.get(name) and _has_control(event[name]):
             raise InvalidEvent(name, "must not contain control characters")
     kind = event.get("type")
@@ -111,6 +113,18 @@ def check(event: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> None:
     if event.get("qty") is not None:
         quantity("qty", event["qty"], limits.qty)
     _check_type_rules(kind, event)
+    if kind == "TransferShipped":
+        _check_inbound_half(event, limits)
+
+
+def _check_inbound_half(event: Mapping[str, Any], limits: Limits) -> None:
+    """The ids a transfer's inbound half derives from this event must fit the limits too, or
+    the destination would refuse the half while the origin had shipped the units."""
+    for name, derived in (("event_id", event["event_id"] + INBOUND_SUFFIX),
+                          ("location", TRANSFER_SOURCE + event["location"])):
+        if len(derived) > limits.id_length:
+            raise OverLimit(name, f"a transfer's inbound half would be named {derived[:40]!r}..., "
+                                  f"{len(derived)} characters, over the {limits.id_length} allowed")
 
 
 def _has_control(text: str) -> bool:

@@ -13,6 +13,7 @@ from copy import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from tables.events import INBOUND_SUFFIX, TRANSFER_SOURCE
 from tables.position import Position, Reservation
 
 Event = Mapping[str, Any]
@@ -26,7 +27,6 @@ REDELIVERED = "redelivered"  # a record at or below the last offset applied: Kaf
 STALE = "stale"
 REJECTED = "rejected"
 ABSOLUTE = {"CycleCount", "Snapshot"}
-TRANSFER_SOURCE = "transfer:"  # + origin location: the source of a transfer's inbound half
 
 # Flags: a fact about an applied event that an operator should see (metrics, drift).
 CLAMPED = "clamped"
@@ -93,7 +93,7 @@ def follow_ups(event: Event, origin_offset: int | None = None) -> list[dict[str,
         return []
     inbound = dict(event)
     inbound.update(
-        event_id=f"{event['event_id']}:inbound",
+        event_id=event["event_id"] + INBOUND_SUFFIX,
         type="TransferInbound",
         location=event["to_location"],
         from_location=event["location"],

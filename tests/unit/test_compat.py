@@ -50,3 +50,22 @@ def test_faust_s_producer_still_wraps_an_aiokafka_client_we_can_ask_for_metadata
     assert "self._producer" in inspect.getsource(Producer)
     assert "self.client" in inspect.getsource(AIOKafkaProducer.__init__)
     assert inspect.iscoroutinefunction(AIOKafkaClient.fetch_all_metadata)
+
+
+def test_the_consumer_names_the_transport_and_the_delivery_ledger_rely_on_still_exist():
+    import inspect
+
+    import faust
+    from faust.streams import current_event
+    from faust.transport import consumer as base
+    from faust.transport.drivers import aiokafka as driver
+
+    init = inspect.getsource(base.Consumer.__init__)
+    for name in ("self._acked", "self._acked_index", "self._committed_offset", "self._read_offset"):
+        assert name in init, name
+    for cls, method in ((driver.Consumer, "_commit"), (base.Consumer, "_getmany"), (base.Consumer, "ack"),
+                        (base.Consumer, "on_partitions_revoked"), (driver.AIOKafkaConsumerThread, "call_thread"),
+                        (faust.Topic, "as_future_message"), (faust.Topic, "publish_message")):
+        assert callable(getattr(cls, method, None)), f"{cls.__name__}.{method}"
+    assert "self._commit(" in inspect.getsource(base.Consumer._commit_offsets)  # after the flush
+    assert callable(current_event)
