@@ -9,38 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from streams.app import app
 from streams.compat import kafka_client
 
 log = logging.getLogger(__name__)
 PROBE_SECONDS = 1.0
-PROBE_TIMEOUT = 2.0
-SILENCE = PROBE_SECONDS + PROBE_TIMEOUT + 1.0  # no answer for this long: away
+PROBE_TIMEOUT = 3.0
 
-_last_answer = time.monotonic()
 _away = False
 
 
 def reachable() -> bool:
-    return time.monotonic() - _last_answer < SILENCE
+    """False from a probe that got no answer until one that does: a probe that runs late (a
+    busy loop) says nothing about the broker."""
+    return not _away
 
 
 @app.timer(PROBE_SECONDS)
 async def probe() -> None:
-    global _last_answer, _away
+    global _away
     client = kafka_client(app)
     if client is None:
         return
     try:
         await asyncio.wait_for(client.fetch_all_metadata(), PROBE_TIMEOUT)
     except Exception as err:  # noqa: BLE001 - any failure means: no answer
-        if not _away and not reachable():
-            _away = True
+        if not _away:
             log.warning("Kafka does not answer (%s): this worker answers 503 until it does", type(err).__name__)
+        _away = True
         return
-    _last_answer = time.monotonic()
     if _away:
-        _away = False
         log.warning("Kafka answers again")
+    _away = False
