@@ -26,13 +26,13 @@ from typing import Any, Iterable
 import orjson
 
 from agents.dlq import dead_letter
-from streams import topics
-from streams.app import app, settings, timer
-from streams.delivery import ledger
-from streams.codec import DecodeError, default_codec
-from streams.registry import prepare_patiently
-from streams.compat import partition_items
-from streams.metrics import DELTAS, EVENTS
+from streams.app import topics
+from streams.app import app, settings, timer, topic
+from streams.app.delivery import ledger
+from streams.wire.codec import DecodeError, default_codec
+from streams.wire.registry import prepare_patiently
+from streams.app.compat import partition_items
+from streams.app.metrics import DELTAS, EVENTS
 from tables import keys
 from tables.publishing import Delta, as_record
 from tables.sku_state import SkuState, apply_location, cause_of, current, due, recompute
@@ -56,9 +56,8 @@ TICK = orjson.dumps({"kind": "tick"})
 
 channel_input = app.topic(LOCATIONS, COMPONENTS, CONTROL, partitions=settings.partitions,
                           key_serializer="raw", value_serializer="raw")
-components_topic = app.topic(COMPONENTS, partitions=settings.partitions, key_serializer="raw", value_serializer="raw")
-control_topic = app.topic(CONTROL, partitions=settings.partitions, key_serializer="raw", value_serializer="raw")
-_delta_topics: dict[str, Any] = {}
+components_topic = topic(topics.COMPONENTS)
+control_topic = topic(topics.CONTROL)
 
 
 def now_ms() -> int:
@@ -66,11 +65,7 @@ def now_ms() -> int:
 
 
 def delta_topic(channel: str) -> Any:
-    topic = _delta_topics.get(channel)
-    if topic is None:
-        name = settings.topic(topics.CHANNEL_PREFIX + channel)
-        topic = _delta_topics[channel] = app.topic(name, key_serializer="raw", value_serializer="raw")
-    return topic
+    return topic(topics.CHANNEL_PREFIX + channel)
 
 
 def load(key: bytes) -> SkuState:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from streams import deadletters, topics
-from streams.app import app, settings
-from streams.metrics import DEAD_LETTERS
+from streams.wire import deadletters
+
+from streams.app import topics
+from streams.app import settings, topic
+from streams.app.metrics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
 
 LIMITS = settings.limits()
-dlq_topic = app.topic(settings.topic(topics.DLQ), key_serializer="raw", value_serializer="raw")
 
 
 async def dead_letter(message: Any, stage: str, kind: str, reason: str) -> None:
@@ -23,7 +24,7 @@ async def dead_letter(message: Any, stage: str, kind: str, reason: str) -> None:
     headers = deadletters.headers_for(_pairs(message.headers), reason=reason, stage=stage,
                                       topic=message.topic, partition=message.partition, offset=message.offset)
     key, value, headers = deadletters.fit(message.key, message.value, headers, LIMITS.message_bytes)
-    await dlq_topic.send(key=key, value=value, headers=headers)
+    await topic(topics.DLQ).send(key=key, value=value, headers=headers)
 
 
 def _pairs(headers: Any) -> list[tuple[str, bytes]]:

@@ -14,9 +14,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from agents.topics import events_topic
-from streams.app import app, timer
-from streams.codec import default_codec
+from streams.app import app, timer, topic
+from streams.app import topics
+from streams.wire.codec import default_codec
 from tables import keys
 from tables.position_records import EXPIRY
 from tables.store import due_entries, positions
@@ -32,10 +32,10 @@ _logged: dict[bytes, int] = {}
 @timer(CHECK_SECONDS)
 async def expire() -> None:
     now = int(time.time() * 1000)
-    topic = events_topic.get_topic_name()
+    name = topic(topics.EVENTS).get_topic_name()
     due_now: set[bytes] = set()
     for tp in app.assignor.assigned_actives():
-        if tp.topic != topic:
+        if tp.topic != name:
             continue
         for entry, at, reservation_key in due_entries(positions, tp.partition, EXPIRY, now, BATCH):
             due_now.add(entry)
@@ -48,7 +48,7 @@ async def expire() -> None:
 
 async def log_expiry(reservation_key: bytes, at: int) -> None:
     sku, location, reservation_id = keys.split_reservation(reservation_key)
-    await events_topic.send(key=keys.position(sku, location),
+    await topic(topics.EVENTS).send(key=keys.position(sku, location),
                             value=default_codec().encode("InventoryEvent", expired(sku, location, reservation_id, at)))
 
 

@@ -20,12 +20,12 @@ from typing import Any, Iterator
 import orjson
 
 from agents.dlq import dead_letter
-from agents.topics import events_topic, locations_topic, reservations_topic
-from streams.app import app, settings
-from streams.delivery import ledger
-from streams.codec import DecodeError, default_codec
-from streams.registry import prepare_patiently
-from streams.metrics import EVENTS, FLAGS
+from streams.app import app, settings, topic
+from streams.app import topics
+from streams.app.delivery import ledger
+from streams.wire.codec import DecodeError, default_codec
+from streams.wire.registry import prepare_patiently
+from streams.app.metrics import EVENTS, FLAGS
 from tables import keys
 from tables.events import InvalidEvent, normalize, position_key
 from tables.limits import JSON_SAFE, Limits, OverLimit
@@ -126,8 +126,8 @@ async def process(message: Any) -> None:
         FLAGS.labels(flag).inc()
     # Through the producer's buffer, after the table writes above (Faust buffers those): an
     # output is never handed to Kafka before the state change it reports.
-    for topic, key, value in outputs:
-        topic.send_soon(key=key, value=value)
+    for target, key, value in outputs:
+        target.send_soon(key=key, value=value)
 
 
 def outputs_of(event: dict[str, Any], position: Position, outcome: Outcome, offset: int) -> Iterator[tuple[Any, bytes, bytes]]:
@@ -135,14 +135,14 @@ def outputs_of(event: dict[str, Any], position: Position, outcome: Outcome, offs
     codec = default_codec()
     told = service_update(event, position, outcome, offset)
     if told is not None:
-        yield reservations_topic, event["reservation_id"].encode(), told
+        yield topic(topics.RESERVATIONS), event["reservation_id"].encode(), told
     if outcome.status == DUPLICATE:
         return  # an upstream retry: its first delivery published everything, before its commit
     if outcome.changed or (outcome.status == REDELIVERED and position.version):
-        yield locations_topic, position.sku.encode(), codec.encode("LocationAvailability", position.view())
+        yield topic(topics.LOCATIONS), position.sku.encode(), codec.encode("LocationAvailability", position.view())
     for follow_up in follow_ups(event, offset):
         key = position_key(follow_up["sku"], follow_up["location"]).encode()
-        yield events_topic, key, codec.encode("InventoryEvent", follow_up)
+        yield topic(topics.EVENTS), key, codec.encode("InventoryEvent", follow_up)
 
 
 def stale_expiry(key: bytes, event: dict[str, Any], outcome: Outcome) -> list[position_records.Write]:
@@ -192,10 +192,10 @@ async def answer_refused_request(message: Any, reason: str) -> None:
     update = {"kind": "allocation", "location": record["location"], "offset": message.offset, "open": False,
               "unpicked": 0, "picked": 0,
               "answer": {"decision": "rejected", "qty": record.get("qty") or 0, "ats": 0, "reason": reason}}
-    reservations_topic.send_soon(key=record["reservation_id"].encode(), value=orjson.dumps(update))
+    topic(topics.RESERVATIONS).send_soon(key=record["reservation_id"].encode(), value=orjson.dumps(update))
 
 
-@app.agent(events_topic, concurrency=1)
+@app.agent(topic(topics.EVENTS), concurrency=1)
 async def locations(stream: Any) -> None:
     async for event in stream.events():
         try:

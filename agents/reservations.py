@@ -32,12 +32,12 @@ import orjson
 
 from agents import answers
 from agents.dlq import dead_letter
-from agents.topics import events_topic, reservations_topic
-from streams import broker
-from streams.app import app, settings, timer
-from streams.delivery import ledger
-from streams.codec import default_codec
-from streams.metrics import EVENTS
+from streams.app import broker
+from streams.app import app, settings, timer, topic
+from streams.app import topics
+from streams.app.delivery import ledger
+from streams.wire.codec import default_codec
+from streams.app.metrics import EVENTS
 from tables import keys
 from tables.model import API_SOURCE
 from tables.reservation_requests import (
@@ -66,7 +66,7 @@ def load(key: bytes) -> RequestRecord | None:
 # --- the agent --------------------------------------------------------------------------------
 
 
-@app.agent(reservations_topic, concurrency=1)
+@app.agent(topic(topics.RESERVATIONS), concurrency=1)
 async def reservation_service(stream: Any) -> None:
     async for event in stream.events():
         message = event.message
@@ -105,12 +105,12 @@ async def handle(message: Any) -> None:
     # record waiting for its answer.
     logged = [encode_command(record, command) for command in commands]
     # Written again when unchanged too: a redelivery may be of a message whose write never
-    # reached the changelog (streams/delivery.py reads a partition again after a failed send).
+    # reached the changelog (streams/app/delivery.py reads a partition again after a failed send).
     reservation_requests[key] = after
     if record.state in (CLOSED, REJECTED):  # again on a repeat: a crash may have lost it
         reservation_requests[keys.due_entry(FORGET, forget_at(record), key)] = b""
     for position_key, event in logged:  # buffered after the record's write, as it
-        events_topic.send_soon(key=position_key, value=event)
+        topic(topics.EVENTS).send_soon(key=position_key, value=event)
     answers.settle(record)
 
 
@@ -266,7 +266,7 @@ async def submit(key: bytes, message: dict[str, Any], until: Any) -> tuple[int, 
     deadline = time.monotonic() + settings.request_timeout
     waiting = answers.expect(scoped_id, until)
     try:
-        await asyncio.wait_for(reservations_topic.send(key=key, value=orjson.dumps(message)),
+        await asyncio.wait_for(topic(topics.RESERVATIONS).send(key=key, value=orjson.dumps(message)),
                                settings.request_timeout)
         return await asyncio.wait_for(waiting, max(deadline - time.monotonic(), 0.0))
     except asyncio.TimeoutError:
@@ -286,12 +286,12 @@ FORGET_BATCH = 500
 async def forget_expired_records() -> None:
     """Log a forget for every closed or rejected reservation whose retention ran out (an index
     range read per partition this worker owns: nothing is scanned, nothing kept in memory)."""
-    topic = reservations_topic.get_topic_name()
+    name = topic(topics.RESERVATIONS).get_topic_name()
     now = now_ms()
     for tp in app.assignor.assigned_actives():
-        if tp.topic == topic:
+        if tp.topic == name:
             for _, at, key in due_entries(reservation_requests, tp.partition, FORGET, now, FORGET_BATCH):
-                await reservations_topic.send(key=key, value=orjson.dumps({"kind": "forget", "at": at}))
+                await topic(topics.RESERVATIONS).send(key=key, value=orjson.dumps({"kind": "forget", "at": at}))
 
 
 @app.on_partitions_revoked.connect

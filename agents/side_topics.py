@@ -13,10 +13,9 @@ from typing import Any
 from faust.types import TP
 
 from agents.dlq import dead_letter
-from agents.topics import events_topic
-from streams import topics
-from streams.app import app, settings
-from streams.metrics import REFUSED
+from streams.app import topics
+from streams.app import app, settings, topic
+from streams.app.metrics import REFUSED
 from tables.store import catalog_index, policy_cache
 
 STAGES = {settings.topic(topics.CATALOG): "catalog", settings.topic(topics.POLICIES): "policies"}
@@ -24,7 +23,7 @@ STAGES = {settings.topic(topics.CATALOG): "catalog", settings.topic(topics.POLIC
 
 async def report(message: Any, kind: str, reason: str) -> None:
     REFUSED.labels(STAGES.get(message.topic, message.topic), kind).inc()
-    if app.tables.recovery.completed.is_set() and TP(events_topic.get_topic_name(), 0) in app.assignor.assigned_actives():
+    if app.tables.recovery.completed.is_set() and TP(topic(topics.EVENTS).get_topic_name(), 0) in app.assignor.assigned_actives():
         await dead_letter(message, STAGES.get(message.topic, message.topic), kind, reason)
 
 

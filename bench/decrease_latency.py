@@ -26,9 +26,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams import topics  # noqa: E402
-from streams.codec import default_codec  # noqa: E402
-from streams.kafka import client_config  # noqa: E402
+from streams.app import topics  # noqa: E402
+from streams.wire.codec import default_codec  # noqa: E402
+from streams.cli.kafka import client_config  # noqa: E402
 from report import save  # noqa: E402 - bench/report.py
 from tests.integration.harness import STOCKSTREAM, Deployment, wait_for  # noqa: E402
 
@@ -96,8 +96,8 @@ def event(event_id: str, sku: str, kind: str, qty: int) -> dict:
 
 
 def avro(record: dict) -> dict:
-    from streams.codec import load_schemas
-    from streams.records import from_json
+    from streams.wire.codec import load_schemas
+    from streams.wire.records import from_json
 
     return from_json(load_schemas()["InventoryEvent"], record)
 

@@ -22,7 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams import simulate, topics  # noqa: E402
+from streams.cli import simulate
+
+from streams.app import topics  # noqa: E402
 from report import save  # noqa: E402 - bench/report.py
 from tests.integration.harness import Deployment, http_get  # noqa: E402
 

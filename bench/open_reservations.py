@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.kafka import client_config  # noqa: E402
+from streams.cli.kafka import client_config  # noqa: E402
 from report import save  # noqa: E402 - bench/report.py
 from tests.integration.harness import Deployment, wait_for  # noqa: E402
 

@@ -26,9 +26,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams import topics  # noqa: E402
-from streams.codec import default_codec  # noqa: E402
-from streams.kafka import client_config, encode_lines  # noqa: E402
+from streams.app import topics  # noqa: E402
+from streams.wire.codec import default_codec  # noqa: E402
+from streams.cli.kafka import client_config, encode_lines  # noqa: E402
 from tests.integration.clients import apply_policies, receipts  # noqa: E402
 from report import save  # noqa: E402 - bench/report.py
 from tests.integration.harness import Deployment, wait_for  # noqa: E402

@@ -7,5 +7,5 @@ import agents.channels  # noqa: F401
 import agents.expiry  # noqa: F401
 import agents.reservations  # noqa: F401
 import agents.side_topics  # noqa: F401
-import streams.web  # noqa: F401
-import streams.reservations  # noqa: F401
+import streams.http.stock  # noqa: F401
+import streams.http.reservations  # noqa: F401

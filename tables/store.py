@@ -14,11 +14,11 @@ from typing import Any, Awaitable, Callable
 
 import faust
 
-from streams import topics
-from streams.app import app, settings
-from streams.codec import DecodeError, default_codec
-from streams.compat import partition_items
-from streams.registry import prepare_patiently
+from streams.app import topics
+from streams.app import app, settings, topic
+from streams.wire.codec import DecodeError, default_codec
+from streams.app.compat import TopicGlobalTable, partition_items
+from streams.wire.registry import prepare_patiently
 from tables import keys
 from tables.catalog import Components, ItemError, check_item, check_kits
 from tables.policy import Policies, PolicyError
@@ -53,28 +53,16 @@ positions = partitioned_table(
 # order (tables/position_records.py). Two tables would be two changelog topics, with no order
 # between them.
 
-class TopicGlobalTable(faust.GlobalTable):
-    """A GlobalTable over a topic that another system writes.
-
-    Faust's assignor names a global table's changelog from the table's name and ignores
-    changelog_topic (KeyError, and the group never gets an assignment); this names it right.
-    """
-
-    def _changelog_topic_name(self) -> str:
-        return self.changelog_topic.get_topic_name()
-
-
 def upstream_table(name: str, logical: str, help: str, on_change: Any = None) -> TopicGlobalTable:
     """Every worker holds all of an upstream topic (one partition), kept live
     (synchronize_all_active_partitions: no worker writes it). In memory, so every record passes
     through on_change at start and the indexes built from them are complete. One partition
     and a recovery buffer of one are what Faust's GlobalTable needs to recover reliably."""
-    topic = app.topic(settings.topic(logical), partitions=1, compacting=True,
-                      key_serializer="raw", value_serializer="raw")
+    changelog = topic(logical)
     return app.tables.add(
         TopicGlobalTable(
             app, name=name, beacon=app.tables.beacon, key_type=bytes, value_type=bytes,
-            partitions=1, changelog_topic=topic, standby_buffer_size=1, recovery_buffer_size=1,
+            partitions=1, changelog_topic=changelog, standby_buffer_size=1, recovery_buffer_size=1,
             is_global=True, synchronize_all_active_partitions=True, store="memory://",
             on_changelog_event=on_change, help=help,
         )

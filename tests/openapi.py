@@ -1,4 +1,4 @@
-"""Checking real HTTP responses against streams/openapi.json (the document the API serves)."""
+"""Checking real HTTP responses against streams/http/openapi.json (the document the API serves)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-DOCUMENT = json.loads((Path(__file__).resolve().parent.parent / "streams" / "openapi.json").read_text())
+DOCUMENT = json.loads((Path(__file__).resolve().parent.parent / "streams" / "http" / "openapi.json").read_text())
 BASE = "urn:stockstream-openapi"
 REGISTRY = Registry().with_resource(BASE, Resource.from_contents(DOCUMENT, default_specification=DRAFT202012))
 

@@ -11,7 +11,7 @@ import time
 import orjson
 import pytest
 
-from streams import topics
+from streams.app import topics
 from tests.integration.clients import Storm, call, post, reserve, setup
 from tests.integration.harness import LocalBroker, wait_for
 

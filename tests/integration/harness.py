@@ -21,10 +21,10 @@ from typing import Any, Callable, Iterable
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from streams import topics
-from streams.codec import cli_codec
-from streams.kafka import client_config, create_topics, encode_lines, send
-from streams.settings import Settings
+from streams.app import topics
+from streams.wire.codec import cli_codec
+from streams.cli.kafka import client_config, create_topics, encode_lines, send
+from streams.app.settings import Settings
 
 STOCKSTREAM = str(Path(sys.executable).with_name("stockstream"))
 BOOTSTRAP = os.environ.get("STOCKSTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from streams import topics
+from streams.app import topics
 from tests.integration.harness import STOCKSTREAM, wait_for
 
 AT = "2026-11-25T10:00:00Z"

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import time
 
-from streams import simulate, topics
-from streams.records import parse_time
+from streams.cli import simulate
+
+from streams.app import topics
+from streams.wire.records import parse_time
 from tables.position import BUCKETS
 from tables.replay import fold
 from tests.integration.harness import wait_for

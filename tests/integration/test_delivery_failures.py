@@ -9,9 +9,9 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-from streams import topics
-from streams.deadletters import read as read_dead_letter
-from streams.kafka import client_config
+from streams.app import topics
+from streams.wire.deadletters import read as read_dead_letter
+from streams.cli.kafka import client_config
 from tests.integration.harness import BOOTSTRAP, wait_for
 
 REFUSE_ALL = 64  # below a record batch's own overhead

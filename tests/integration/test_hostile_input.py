@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 import math
 
-from streams import topics
-from streams.codec import load_schemas
-from streams.deadletters import read as read_dead_letter
-from streams.records import from_json
+from streams.app import topics
+from streams.wire.codec import load_schemas
+from streams.wire.deadletters import read as read_dead_letter
+from streams.wire.records import from_json
 from tests.integration.clients import TOKEN, apply_policies, call, post, receipts, reserve, setup
 from tests.integration.harness import wait_for
 
@@ -23,7 +23,7 @@ def event(event_id: str, kind: str = "Receipt", sku: str = "SKU-1", location: st
 
 
 def avro(name: str, record: dict) -> bytes:
-    from streams.codec import default_codec
+    from streams.wire.codec import default_codec
 
     return default_codec().encode(name, from_json(load_schemas()[name], record))
 

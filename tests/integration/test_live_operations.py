@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from streams import topics
+from streams.app import topics
 from tests.integration.clients import (
     POLICIES, Storm, apply_policies, call, post, receipts, reserve, setup,
 )

@@ -6,9 +6,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from streams import topics
-from streams.codec import default_codec
-from streams.deadletters import read as read_dead_letter
+from streams.app import topics
+from streams.wire.codec import default_codec
+from streams.wire.deadletters import read as read_dead_letter
 from tests.integration.harness import STOCKSTREAM, wait_for
 
 AT = "2026-11-25T10:00:00Z"
@@ -104,8 +104,8 @@ def test_http_is_served_by_the_owner_whichever_worker_is_asked(deployment):
 
 
 def _avro(record: dict) -> dict:
-    from streams.codec import load_schemas
-    from streams.records import from_json
+    from streams.wire.codec import load_schemas
+    from streams.wire.records import from_json
 
     return from_json(load_schemas()["InventoryEvent"], record)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from streams import topics
+from streams.app import topics
 from tests.integration.clients import ADMIN, OTHER, READER, call, post, receipts, reserve, setup
 from tests.integration.harness import wait_for
 
@@ -92,7 +92,7 @@ def test_a_client_cannot_pose_as_a_worker(deployment, tmp_path):
 
 
 def test_without_api_tokens_the_derived_credential_forwards_no_writes(deployment, tmp_path):
-    from streams.auth import internal_credential
+    from streams.app.auth import internal_credential
 
     worker = deployment.worker()
     public = internal_credential("", "{}", deployment.settings.app_id)  # anyone can compute it

@@ -7,7 +7,7 @@ import logging
 
 
 def test_a_failing_timer_job_is_logged_and_returns(caplog):
-    from streams.app import guarded
+    from streams.app.core import guarded
 
     runs = []
 

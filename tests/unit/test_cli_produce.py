@@ -1,4 +1,4 @@
-"""`stockstream produce` without a broker: read_lines and encode_lines (streams/kafka.py), and the
+"""`stockstream produce` without a broker: read_lines and encode_lines (streams/cli/kafka.py), and the
 CLI's answers when nothing can be sent."""
 
 from __future__ import annotations
@@ -9,13 +9,17 @@ import struct
 import orjson
 import pytest
 
-from streams import cli, kafka, topics
-from streams.codec import AvroCodec, cli_codec, default_codec, load_schemas, local_id
-from streams.kafka import encode_lines, read_lines
+from streams import cli
+
+from streams.cli import kafka
+
+from streams.app import topics
+from streams.wire.codec import AvroCodec, cli_codec, default_codec, load_schemas, local_id
+from streams.cli.kafka import encode_lines, read_lines
 
 
 def never_send(*args, **kwargs):
-    raise AssertionError("a unit test reached streams.kafka.send: it would have produced to Kafka")
+    raise AssertionError("a unit test reached streams.cli.kafka.send: it would have produced to Kafka")
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Avro in the Confluent framing (streams/codec.py): round trips, framing, ids, refusals, evolution."""
+"""Avro in the Confluent framing (streams/wire/codec.py): round trips, framing, ids, refusals, evolution."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import fastavro
 import pytest
 
-from streams.codec import SCHEMA_DIR, AvroCodec, DecodeError, LocalSchemaIds, SchemaNotLoaded, load_schemas, local_id
+from streams.wire.codec import SCHEMA_DIR, AvroCodec, DecodeError, LocalSchemaIds, SchemaNotLoaded, load_schemas, local_id
 
 UTC = timezone.utc
 AT = datetime(2026, 11, 25, 10, 0, 0, 123000, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The private Faust names streams/compat.py relies on still exist, and what it builds on
+"""The private Faust names streams/app/compat.py relies on still exist, and what it builds on
 them works (with a real RocksDB)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from faust.stores.rocksdb import Store
 from rocksdict import Rdict
 
-from streams.compat import partition_items
+from streams.app.compat import partition_items
 
 
 def test_the_rocksdb_store_still_has_the_names_we_use():

@@ -1,4 +1,4 @@
-"""The dead-letter contract (streams/deadletters.py against schemas/DeadLetter.avsc)."""
+"""The dead-letter contract (streams/wire/deadletters.py against schemas/DeadLetter.avsc)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import fastavro
 import pytest
 
-from streams import deadletters
-from streams.codec import AvroCodec, load_schemas
+from streams.wire import deadletters
+from streams.wire.codec import AvroCodec, load_schemas
 
 SCHEMA = load_schemas()["DeadLetter"]
 ORIGINAL = [("traceparent", b"00-abc-def-01"), ("source", b"wms"), ("binary", b"\xff\x00")]

@@ -1,4 +1,4 @@
-"""The delivery ledger (streams/delivery.py) with stand-in records and futures: what it holds
+"""The delivery ledger (streams/app/delivery.py) with stand-in records and futures: what it holds
 back from a commit, when it lets go, when it rewinds."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from faust.types import TP
 
-from streams import delivery
+from streams.app import delivery
 
 TOPIC = "inventory.events"
 P0 = TP(TOPIC, 0)

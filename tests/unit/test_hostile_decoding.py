@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from streams.codec import HEADER, MAGIC, AvroCodec, DecodeError, local_id
+from streams.wire.codec import HEADER, MAGIC, AvroCodec, DecodeError, local_id
 from tables.catalog import ItemError, check_item, check_kits
 from tables.channels import LocationStock, explain
 from tables.events import InvalidEvent, normalize

@@ -1,4 +1,4 @@
-"""Table keys (tables/keys.py) and the partition a key goes to (streams/routing.py)."""
+"""Table keys (tables/keys.py) and the partition a key goes to (streams/http/routing.py)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_index_entries_sort_before_every_record_key():
 
 @given(key=st.binary(min_size=1, max_size=40), partitions=st.integers(1, 64))
 def test_our_partition_of_a_key_is_the_producer_s(key, partitions):
-    from streams.routing import partition_for
+    from streams.http.routing import partition_for
 
     every = list(range(partitions))
     assert partition_for(key, partitions) == DefaultPartitioner()(key, every, every)

@@ -1,8 +1,8 @@
-"""Tables on disk survive a clean stop only (streams/local_state.py)."""
+"""Tables on disk survive a clean stop only (streams/app/local_state.py)."""
 
 from __future__ import annotations
 
-from streams import local_state
+from streams.app import local_state
 
 
 def test_tables_are_kept_after_a_clean_stop_and_removed_after_any_other(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from streams.codec import AvroCodec
-from streams.codec import default_codec
+from streams.wire.codec import AvroCodec
+from streams.wire.codec import default_codec
 from tables.policy_records import decode_policies, fingerprint
 from tables.policy import parse_policies
 from tables.policy_records import records, to_document

@@ -1,4 +1,4 @@
-"""JSON <-> records (streams/records.py): what `produce` accepts, and how `consume` prints."""
+"""JSON <-> records (streams/wire/records.py): what `produce` accepts, and how `consume` prints."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from streams.codec import AvroCodec, load_schemas
-from streams.records import RecordError, from_json, parse_time, to_json
+from streams.wire.codec import AvroCodec, load_schemas
+from streams.wire.records import RecordError, from_json, parse_time, to_json
 
 UTC = timezone.utc
 SCHEMAS = load_schemas()

@@ -1,4 +1,4 @@
-"""Schema ids from a Confluent-compatible registry (streams/registry.py), against a fake one on
+"""Schema ids from a Confluent-compatible registry (streams/wire/registry.py), against a fake one on
 127.0.0.1 that speaks the two calls stockstream makes.
 
 The worker's codec looks up asynchronously (register_all, prepare) and its encode and decode
@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from streams.codec import (AvroCodec, DecodeError, LocalSchemaIds, SchemaNotLoaded, cli_codec, default_codec,
+from streams.wire.codec import (AvroCodec, DecodeError, LocalSchemaIds, SchemaNotLoaded, cli_codec, default_codec,
                            load_schemas, local_id)
-from streams.registry import RegistryError, RegistrySchemaIds, RegistryUnavailable, ids_from_settings
+from streams.wire.registry import RegistryError, RegistrySchemaIds, RegistryUnavailable, ids_from_settings
 
 from tests.unit.test_codec import EVENT, ITEM, RECORDS, old_event_schema
 

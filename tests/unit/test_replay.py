@@ -1,4 +1,4 @@
-"""The clean fold (tables/replay.py) and the simulated scenarios built on it (streams/simulate.py)."""
+"""The clean fold (tables/replay.py) and the simulated scenarios built on it (streams/cli/simulate.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from streams import simulate
-from streams.records import from_json
-from streams.codec import load_schemas
+from streams.cli import simulate
+from streams.wire.records import from_json
+from streams.wire.codec import load_schemas
 from tables.position import BUCKETS
 from tables.replay import fold
 

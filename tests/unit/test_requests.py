@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams import auth
+from streams.app import auth
 from tables.requests import RequestError, parse_request
 
 GOOD = {"reservation_id": "r1", "sku": "SKU-1", "qty": 2, "channel": "web", "order_id": "o1"}

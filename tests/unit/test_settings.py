@@ -1,4 +1,4 @@
-"""Typed settings from STOCKSTREAM_* variables and .env (streams/settings.py)."""
+"""Typed settings from STOCKSTREAM_* variables and .env (streams/app/settings.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import fields
 
 import pytest
 
-from streams.settings import Secret, Settings, SettingsError, read_dotenv
+from streams.app.settings import Secret, Settings, SettingsError, read_dotenv
 
 PASSWORD = "hunter2-very-secret"
 TOKENS = '{"tok-abc-123": ["read", "reserve"]}'

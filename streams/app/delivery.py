@@ -156,7 +156,7 @@ class Ledger:
             index.update(fresh)
             if floor <= (last or 0):
                 # Nothing new to commit. (Never commit 0 either: aiokafka's seek_to_committed
-                # does not seek to a committed 0, see streams/transport.py.)
+                # does not seek to a committed 0, see streams/app/compat.py.)
                 del offsets[tp]
             else:
                 offsets[tp] = floor

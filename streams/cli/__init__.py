@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from streams.settings import Settings, SettingsError
+from streams.app.settings import Settings, SettingsError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stockstream: {err}", file=sys.stderr)
         return 2
     if args.run not in OFFLINE:
-        from streams.kafka import Unreachable, check_reachable
+        from streams.cli.kafka import Unreachable, check_reachable
 
         try:
             check_reachable(settings)
@@ -91,12 +91,12 @@ def run_worker(extra: list[str]) -> int:
     except SettingsError as err:
         print(f"stockstream: {err}", file=sys.stderr)
         return 2
-    from streams.settings import LOG_LEVELS
+    from streams.app.settings import LOG_LEVELS
     import asyncio
     from pathlib import Path
 
-    from streams import local_state
-    from streams.codec import default_codec
+    from streams.app import local_state
+    from streams.wire.codec import default_codec
     from streams.worker import app, settings
 
     local_state.prepare(Path(app.conf.tabledir))
@@ -109,31 +109,31 @@ def run_worker(extra: list[str]) -> int:
 
 
 def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.kafka import create_topics
+    from streams.cli.kafka import create_topics
 
     return create_topics(settings)
 
 
 def _policies(action: str, args: argparse.Namespace, settings: Settings) -> int:
-    from streams import policies
+    from streams.cli import policies
 
     return policies.apply(settings, args.file) if action == "apply" else policies.show(settings)
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.kafka import produce_file
+    from streams.cli.kafka import produce_file
 
     return produce_file(settings, args.file, args.topic)
 
 
 def _consume(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.kafka import consume
+    from streams.cli.kafka import consume
 
     return consume(settings, args.topic, args.from_beginning, args.idle_timeout, args.max)
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.demo import run
+    from streams.cli.demo import run
 
     return run(settings)
 
@@ -141,7 +141,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from streams.simulate import write
+    from streams.cli.simulate import write
 
     write(Path(args.out), args.seed, args.events, args.skus, args.locations)
     print(f"wrote {args.out}/catalog.jsonl, events.jsonl ({args.events} events) and expected.json")
@@ -149,7 +149,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.verify import verify
+    from streams.cli.verify import verify
 
     return verify(settings, args.expected, args.timeout)
 

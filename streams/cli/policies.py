@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 import yaml
 
-from streams import topics
-from streams.codec import cli_codec
-from streams.kafka import client_config, create_topic_specs, read_topic
-from streams.settings import Settings
+from streams.app import topics
+from streams.wire.codec import cli_codec
+from streams.cli.kafka import client_config, create_topic_specs, read_topic
+from streams.app.settings import Settings
 from tables.limits import DEFAULT as DEFAULT_LIMITS
 from tables.limits import Limits
 from tables.policy import PolicyError, Policies, parse_policies

@@ -15,10 +15,10 @@ from typing import Any, Awaitable, Callable
 
 import faust
 
-from streams import local_state
-from streams.delivery import Topic
-from streams.settings import Settings
-from streams.transport import Transport
+from streams.app import local_state
+from streams.app.delivery import Topic
+from streams.app.settings import Settings
+from streams.app import compat, topics
 
 log = logging.getLogger(__name__)
 settings = Settings.from_env()
@@ -39,10 +39,7 @@ def broker_credentials(conf: Settings) -> faust.types.auth.CredentialsT | None:
     return faust.SSLCredentials(context)
 
 
-class App(faust.App):
-    def _new_transport(self) -> Transport:
-        return Transport(self.conf.broker_consumer, self)
-
+class App(compat.App):
     async def on_stop(self) -> None:
         await super().on_stop()  # streams drained, the producer flushed
         local_state.mark_clean(Path(self.conf.tabledir))
@@ -78,7 +75,7 @@ def create_app(conf: Settings) -> faust.App:
         web_stats_enabled=False,
         web_metrics_enabled=False,
         autodiscover=False,
-        Topic=Topic,  # every send filed under the record it came from (streams/delivery.py)
+        Topic=Topic,  # every send filed under the record it came from (streams/app/delivery.py)
         logging_config=None,
     )
 
@@ -101,3 +98,19 @@ def guarded(job: Callable[[], Awaitable[None]], seconds: float) -> Callable[[], 
         except Exception:  # noqa: BLE001 - see the docstring
             log.exception("timer %s failed; it runs again in %ss", job.__name__, seconds)
     return run
+
+
+_topics: dict[str, faust.Topic] = {}
+
+
+def topic(logical: str) -> faust.Topic:
+    """The Faust topic of a logical name (streams/app/topics.py: the one registry), one object
+    per name. Values travel as raw bytes: each stage decodes and encodes them itself."""
+    found = _topics.get(logical)
+    if found is None:
+        spec = topics.spec(logical)
+        found = _topics[logical] = app.topic(
+            settings.topic(logical), partitions=spec.partitions or settings.partitions,
+            compacting=spec.compacted, key_serializer="raw", value_serializer="raw",
+        )
+    return found

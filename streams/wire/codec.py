@@ -3,7 +3,7 @@
 The schemas in schemas/ are the source of truth. Without a schema registry each schema's id is
 taken from its Avro fingerprint (CRC-64-AVRO of the canonical form), so every process built from
 the same schemas agrees on ids with no coordination; with STOCKSTREAM_SCHEMA_REGISTRY_URL the
-registry assigns them (streams/registry.py).
+registry assigns them (streams/wire/registry.py).
 
 encode and decode never do I/O: they run on the worker's event loop for every record. With a
 registry, what they would have to look up is looked up beforehand, asynchronously:
@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Protocol
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 MAGIC = 0
 HEADER = struct.Struct(">bI")
 
@@ -189,7 +189,7 @@ class AvroCodec:
 def default_codec() -> AvroCodec:
     """The worker's codec: with a registry, encode and decode never block, so await
     register_all() at start and prepare(data) before each decode."""
-    from streams.registry import ids_from_settings
+    from streams.wire.registry import ids_from_settings
 
     return AvroCodec(ids=ids_from_settings())
 
@@ -198,6 +198,6 @@ def default_codec() -> AvroCodec:
 def cli_codec() -> AvroCodec:
     """The codec of plain scripts with no event loop (the CLI): with a registry, encode and decode
     look up what they miss themselves, blocking, bounded by the registry timeout."""
-    from streams.registry import ids_from_settings
+    from streams.wire.registry import ids_from_settings
 
     return AvroCodec(ids=ids_from_settings(blocking=True))

@@ -1,35 +1,53 @@
-"""Faust's aiokafka transport with two fixes.
+"""Every touch of a private Faust or aiokafka name, in one place.
 
-1. A consumer group with no committed offset for a partition really starts at the earliest
-   record.
+Each hook says which upstream behaviour it corrects. tests/unit/test_compat.py fails if a name
+it relies on goes away, so an upgrade cannot make a fix vanish silently; faust-streaming and
+aiokafka are pinned to the versions read (pyproject.toml: faust-streaming 0.15.3, aiokafka 0.14.0).
 
-Faust pauses stream partitions while tables recover, yet its consumer thread may already have
-fetched (and dropped) their first records, moving the position on; after recovery it seeks
-only partitions that have a committed offset. A new deployment whose recovery took a moment
-(a catalog to load) would silently skip every event already on the topic. Here partitions
-with nothing committed are sent back to their beginning, as auto_offset_reset=earliest says.
-
-2. Fetches wait at most FETCH_MAX_WAIT_MS for data. Faust hard-codes 1.5 s: a fetch in flight
-   for partitions with nothing new holds back a record that lands in another one, so a
-   reservation request (logged, then applied by this same worker) waited 1.5 s for its answer.
-
-3. No offset is committed past a record whose sends did not all arrive, and such a record is
-   read again (streams/delivery.py): the commit is held back, the partition rewound.
+1. `App._new_transport`: Faust builds its aiokafka transport there; ours (below) carries 2-4.
+2. The consumer thread: a consumer group with no committed offset for a partition really
+   starts at the earliest record. Faust pauses stream partitions while tables recover, yet its
+   consumer thread may already have fetched (and dropped) their first records; after recovery
+   it seeks only partitions with a committed offset, so a new deployment whose recovery took a
+   moment would silently skip every event already on the topic. (`_read_offset`,
+   `_ensure_consumer`, `call_thread`.)
+3. Fetches wait at most FETCH_MAX_WAIT_MS for data. Faust hard-codes 1.5 s
+   (`_fetch_max_wait_ms`): a fetch in flight for idle partitions held a reservation's answer
+   back 1.5 s.
+4. No offset is committed past a record whose sends did not all arrive, and such a record is
+   read again (streams/app/delivery.py). Faust acknowledges a record in the agent's `finally`
+   even when it raised, and commits past sends that failed (faust-streaming #527; it only
+   logs them in Topic._on_published). (`_commit`, `_getmany`, `_acked`, `_acked_index`,
+   `_committed_offset`, `_read_offset`, `_thread`.)
+5. `GlobalTable._changelog_topic_name`: the assignor names a global table's changelog from the
+   table's name and ignores changelog_topic (faust-streaming #296): KeyError, and the group
+   never gets an assignment.
+6. `Store._db_for_partition`, `Store.offset_key`: no per-partition view of a table, no
+   iteration from a key.
+7. `Producer._producer`: no public way to ask whether the broker answers.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Optional, Set
+from typing import Any, Iterator, Mapping, Optional, Set
 
+import faust
 from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 
-from streams.delivery import ledger
+from streams.app.delivery import ledger
 
 log = logging.getLogger(__name__)
 FETCH_MAX_WAIT_MS = 50
+
+
+class App(faust.App):
+    """Hook 1."""
+
+    def _new_transport(self) -> Transport:
+        return Transport(self.conf.broker_consumer, self)
 
 
 class ConsumerThread(driver.AIOKafkaConsumerThread):
@@ -104,3 +122,32 @@ class Consumer(driver.Consumer):
 
 class Transport(driver.Transport):
     Consumer = Consumer
+
+
+class TopicGlobalTable(faust.GlobalTable):
+    """Hook 5: a GlobalTable over a topic that another system writes, its changelog named
+    right."""
+
+    def _changelog_topic_name(self) -> str:
+        return self.changelog_topic.get_topic_name()
+
+
+def partition_items(table: Any, partition: int, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+    """The records of one partition of a RocksDB-backed table, in key order from start.
+
+    Faust's tables offer no per-partition view: their keys() reads every partition, and
+    iterating from a key (an index range) is not exposed at all. The store keeps one RocksDB per
+    partition (Store._db_for_partition) and its own bookkeeping under Store.offset_key.
+    """
+    store = table.data
+    db = store._db_for_partition(partition)  # noqa: SLF001 - see the docstring
+    for key, value in db.items(from_key=start):
+        if key != store.offset_key:
+            yield key, value
+
+
+def kafka_client(app: Any) -> Any:
+    """The aiokafka client under Faust's producer (None before it starts), to ask the cluster
+    for metadata: Faust has no public way to ask whether the broker answers."""
+    producer = app.producer._producer  # noqa: SLF001 - the aiokafka producer Faust wraps
+    return producer.client if producer is not None else None

@@ -14,9 +14,9 @@ from typing import Any
 from faust import web
 
 from agents.reservations import Retry
-from streams import auth
+from streams.app import auth
 from streams.app import settings
-from streams.routing import RETRY_AFTER_SECONDS, Unavailable, forwarded_client
+from streams.http.routing import RETRY_AFTER_SECONDS, Unavailable, forwarded_client
 from tables.requests import RequestError, check_name
 
 log = logging.getLogger(__name__)

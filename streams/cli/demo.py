@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from streams import topics
-from streams.kafka import encode_lines, send
-from streams.settings import Settings
+from streams.app import topics
+from streams.cli.kafka import encode_lines, send
+from streams.app.settings import Settings
 
 SKU = "DEMO"
 STORY: list[tuple[str, list[dict[str, Any]]]] = [
@@ -91,7 +91,7 @@ def _apply_policies(settings: Settings) -> None:
     import io
     import tempfile
 
-    from streams.policies import apply
+    from streams.cli.policies import apply
 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
         handle.write(POLICIES)

@@ -25,7 +25,7 @@ from aiokafka.partitioner import murmur2
 from faust import web
 from yarl import URL
 
-from streams import broker
+from streams.app import broker
 from streams.app import app, settings
 
 FORWARDED = "X-Stockstream-Forwarded"  # the internal credential
@@ -89,7 +89,7 @@ def _owner_urls() -> dict[tuple[str, int], URL]:
 def forwarded_client(request: web.Request) -> str | None:
     """The client a forwarding worker vouches for; None for a request from outside. A request
     that carries the marker without the internal credential is refused (Denied 403)."""
-    from streams.auth import Denied, is_internal
+    from streams.app.auth import Denied, is_internal
 
     presented = request.headers.get(FORWARDED)
     if presented is None:

@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from streams.settings import Settings
+from streams.app.settings import Settings
 from tables.position import BUCKETS
 
 COMPARED = (*BUCKETS, "safety_stock", "ats")

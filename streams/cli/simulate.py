@@ -86,7 +86,7 @@ def _random_event(rng: random.Random, n: int, seq: int, skus: int, locations: in
 
 def expected(records: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The positions the records must produce, as GET /positions shows them."""
-    from streams.records import parse_time
+    from streams.wire.records import parse_time
 
     parsed = [{**r, "occurred_at": parse_time("occurred_at", r["occurred_at"])} for r in records]
     by_sku = {item["sku"]: item for item in items}

@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from streams.app import app
-from streams.compat import kafka_client
+from streams.app.compat import kafka_client
 
 log = logging.getLogger(__name__)
 PROBE_SECONDS = 1.0

@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from streams.codec import LocalSchemaIds, SchemaIds, SchemaNotLoaded, load_schemas
+from streams.wire.codec import LocalSchemaIds, SchemaIds, SchemaNotLoaded, load_schemas
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class RegistrySchemaIds:
 
 def ids_from_settings(blocking: bool = False) -> SchemaIds:
     """The registry when a URL is set, else local ids. blocking: for plain scripts (the CLI)."""
-    from streams.settings import Settings
+    from streams.app.settings import Settings
 
     url = Settings.from_env().schema_registry_url
     return RegistrySchemaIds(url, blocking=blocking) if url else LocalSchemaIds(load_schemas())

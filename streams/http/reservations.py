@@ -15,10 +15,10 @@ import orjson
 from faust import web
 
 from agents import reservations as service
-from streams import auth
+from streams.app import auth
 from streams.app import app
-from streams.routing import Unavailable, call, forward, forwarded_client, owner
-from streams.views import LIMITS, EngineView, caller, path_names
+from streams.http.routing import Unavailable, call, forward, forwarded_client, owner
+from streams.http.views import LIMITS, EngineView, caller, path_names
 from tables.requests import RequestError, ReservationRequest, parse_request
 from tables.reservation_requests import request_fields, scoped, view
 from tables import keys

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import orjson
 
-from streams.auth import Caller, TokenError, internal_credential, parse_tokens
+from streams.app.auth import Caller, TokenError, internal_credential, parse_tokens
 from tables.limits import DEFAULT as DEFAULT_LIMITS
 from tables.limits import JSON_SAFE, Limits
 

@@ -2,7 +2,7 @@
 metrics and the OpenAPI document.
 
 A position lives on the worker that owns its partition, a SKU's availability on the owner of
-its channel_state partition; a request to any worker is forwarded there (streams/routing.py)
+its channel_state partition; a request to any worker is forwarded there (streams/http/routing.py)
 and answered 503 with Retry-After while ownership is unknown.
 """
 
@@ -16,8 +16,8 @@ from faust import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.app import app
-from streams.routing import forward, owner, ready
-from streams.views import EngineView, path_names, reader
+from streams.http.routing import forward, owner, ready
+from streams.http.views import EngineView, path_names, reader
 from tables import keys
 from tables.channels import explain
 from tables.position import Position

@@ -11,10 +11,12 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams import deadletters, topics
-from streams.codec import DecodeError, cli_codec
-from streams.records import RecordError, from_json, to_json
-from streams.settings import Settings
+from streams.wire import deadletters
+
+from streams.app import topics
+from streams.wire.codec import DecodeError, cli_codec
+from streams.wire.records import RecordError, from_json, to_json
+from streams.app.settings import Settings
 from tables.catalog import ItemError, check_item
 from tables.events import InvalidEvent, check
 from tables.limits import DEFAULT as DEFAULT_LIMITS

@@ -1,0 +1,2 @@
+"""The wire format: Avro in the Confluent framing, the schema registry, JSON for people, dead
+letters."""
