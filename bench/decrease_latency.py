@@ -30,7 +30,7 @@ from streams.app import topics  # noqa: E402
 from streams.wire.codec import default_codec  # noqa: E402
 from streams.cli.kafka import client_config  # noqa: E402
 from report import save  # noqa: E402 - bench/report.py
-from tests.integration.harness import STOCKSTREAM, Deployment, wait_for  # noqa: E402
+from streams.testing.deployment import STOCKSTREAM, Deployment, wait_for  # noqa: E402
 
 POLICIES = "channels:\n  web:\n    locations: [DC1]\n    publish_interval: 2\n"
 

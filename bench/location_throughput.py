@@ -26,7 +26,7 @@ from streams.cli import simulate
 
 from streams.app import topics  # noqa: E402
 from report import save  # noqa: E402 - bench/report.py
-from tests.integration.harness import Deployment, http_get  # noqa: E402
+from streams.testing.deployment import Deployment, http_get  # noqa: E402
 
 PROCESSED = re.compile(r'^stockstream_events_total\{[^}]*\} ([0-9.e+]+)$', re.M)
 

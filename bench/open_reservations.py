@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from streams.cli.kafka import client_config  # noqa: E402
 from report import save  # noqa: E402 - bench/report.py
-from tests.integration.harness import Deployment, wait_for  # noqa: E402
+from streams.testing.deployment import Deployment, wait_for  # noqa: E402
 
 AT = "2026-11-25T10:00:00Z"
 

@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 from streams.app import topics  # noqa: E402
 from streams.wire.codec import default_codec  # noqa: E402
 from streams.cli.kafka import client_config, encode_lines  # noqa: E402
-from tests.integration.clients import apply_policies, receipts  # noqa: E402
+from streams.testing.clients import apply_policies, receipts  # noqa: E402
 from report import save  # noqa: E402 - bench/report.py
-from tests.integration.harness import Deployment, wait_for  # noqa: E402
+from streams.testing.deployment import Deployment, wait_for  # noqa: E402
 
 POLICY = "channels:\n  amazon:\n    locations: [DC1]\n    allocation_percent: {pct}\n    publish_interval: 0.1\n"
 

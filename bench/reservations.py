@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from report import save  # noqa: E402 - bench/report.py
-from tests.integration.harness import STOCKSTREAM, Deployment, wait_for  # noqa: E402
-from tests.integration.clients import TOKEN, post  # noqa: E402
+from streams.testing.deployment import STOCKSTREAM, Deployment, wait_for  # noqa: E402
+from streams.testing.clients import TOKEN, post  # noqa: E402
 
 
 def main() -> int:

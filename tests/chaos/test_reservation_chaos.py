@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from streams.app import topics
-from tests.integration.clients import Storm, call, post, reserve, setup
-from tests.integration.harness import LocalBroker, wait_for
+from streams.testing.clients import Storm, call, post, reserve, setup
+from streams.testing.deployment import LocalBroker, wait_for
 
 
 def logged(deployment, logical: str, match) -> bool:

@@ -7,7 +7,7 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from tests.integration.harness import BOOTSTRAP, Deployment
+from streams.testing.deployment import BOOTSTRAP, Deployment
 
 
 @pytest.fixture(scope="session")

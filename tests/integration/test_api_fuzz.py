@@ -37,8 +37,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.integration.clients import ADMIN, READER, TOKEN, post, reserve, setup
-from tests.integration.harness import wait_for
+from streams.testing.clients import ADMIN, READER, TOKEN, post, reserve, setup
+from streams.testing.deployment import wait_for
 
 pytestmark = pytest.mark.integration
 

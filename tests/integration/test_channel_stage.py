@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from streams.app import topics
-from tests.integration.harness import STOCKSTREAM, wait_for
+from streams.testing.deployment import STOCKSTREAM, wait_for
 
 AT = "2026-11-25T10:00:00Z"
 POLICIES = """

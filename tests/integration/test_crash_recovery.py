@@ -12,7 +12,7 @@ from streams.app import topics
 from streams.wire.records import parse_time
 from tables.position import BUCKETS
 from tables.replay import fold
-from tests.integration.harness import wait_for
+from streams.testing.deployment import wait_for
 
 FIELDS = (*BUCKETS, "safety_stock", "ats")
 
@@ -82,7 +82,7 @@ def test_a_killed_worker_leaves_every_channel_showing_the_clean_fold(deployment,
     from tables import channels
     from tables.channels import LocationStock
     from tables.policy import parse_policies
-    from tests.integration.harness import STOCKSTREAM
+    from streams.testing.deployment import STOCKSTREAM
     import yaml
 
     (tmp_path / "policies.yaml").write_text(CHANNEL_POLICIES)

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from streams.app import topics
 from streams.wire.deadletters import read as read_dead_letter
 from streams.cli.kafka import client_config
-from tests.integration.harness import BOOTSTRAP, wait_for
+from streams.testing.deployment import BOOTSTRAP, wait_for
 
 REFUSE_ALL = 64  # below a record batch's own overhead
 DEFAULT = 1048588

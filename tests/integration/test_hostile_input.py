@@ -11,8 +11,8 @@ from streams.app import topics
 from streams.wire.codec import load_schemas
 from streams.wire.deadletters import read as read_dead_letter
 from streams.wire.records import from_json
-from tests.integration.clients import TOKEN, apply_policies, call, post, receipts, reserve, setup
-from tests.integration.harness import wait_for
+from streams.testing.clients import TOKEN, apply_policies, call, post, receipts, reserve, setup
+from streams.testing.deployment import wait_for
 
 AT = "2026-11-25T10:00:00Z"
 

@@ -8,10 +8,8 @@ import threading
 import time
 
 from streams.app import topics
-from tests.integration.clients import (
-    POLICIES, Storm, apply_policies, call, post, receipts, reserve, setup,
-)
-from tests.integration.harness import wait_for
+from streams.testing.clients import apply_policies, call, post, receipts, reserve, run_storm, setup
+from streams.testing.deployment import wait_for
 
 REQUESTS, CLIENTS, STOCK = 1000, 50, 100
 REPUBLISH_BOUND_SECONDS = 20  # README: a policy change reaches every SKU of a partition in this
@@ -113,42 +111,18 @@ def test_a_live_policy_change_while_events_flow_reaches_every_sku_within_the_bou
 def test_the_storm_right_after_a_fresh_worker_and_a_live_policy_apply(deployment, tmp_path):
     """1,000 single-unit reservations from 50 clients for 100 units, starting the moment a fresh
     worker is healthy and its policies were applied live, a second worker joining mid-storm."""
-    deployment.env["STOCKSTREAM_API_TOKENS"] = '{"it-token": {"client": "web-store", "scopes": ["reserve"]}}'
-    deployment.produce(receipts({"DC1": STOCK}))
-    first = deployment.worker("w1")
-    apply_policies(deployment, tmp_path, POLICIES)  # live: the worker runs
-    # 50 clients, each asking again 0.5 s after an answer: the storm lasts long enough for the
-    # second worker to join the group and take partitions over while it goes on.
-    storm = Storm([first.port], REQUESTS, CLIENTS, pace=0.5)
-
-    joined = {}
-
-    def second_worker() -> None:
-        wait_for(lambda: storm.answered >= 100, 120, "the storm under way", interval=0.05)
-        second = deployment.worker("w2", wait=False)
-        joined["at"] = time.monotonic()
-        second.wait_healthy()
-        joined["healthy"] = time.monotonic()
-        storm.ports.append(second.port)
-
-    joining = threading.Thread(target=second_worker)
-    joining.start()
-    started = time.monotonic()
-    storm.run()
-    ended = time.monotonic()
-    took = ended - started
-    joining.join()
-    assert joined["healthy"] < ended - 1  # the second worker joined while the storm went on
-
+    report = run_storm(deployment, tmp_path, REQUESTS, CLIENTS, STOCK)
+    storm = report.storm
+    assert report.joined_healthy < report.seconds - 1  # the second worker joined while the storm went on
     assert len(storm.final) == REQUESTS, f"{REQUESTS - len(storm.final)} requests never got 201/409"
     assert 500 not in storm.seen() and storm.seen() <= {201, 409, 503, 0}
     assert len(storm.with_status(201)) == STOCK and len(storm.with_status(409)) == REQUESTS - STOCK
     assert max(storm.took.values()) < 60
+    first, second = report.workers
     assert first.position("SKU-R", "DC1")["reserved"] == STOCK
-    second = deployment.workers[1]
     for n in storm.with_status(201):
         for worker in (first, second):
             status, held = call(worker.port, "GET", f"/reservations/storm-{n}")
             assert status == 200 and held["state"] == "open", (n, held)
-    print(f"storm: {REQUESTS} requests in {took:.1f}s, slowest answered after {max(storm.took.values()):.1f}s, "
-          f"statuses seen {sorted(storm.seen())}")
+    print(f"storm: {REQUESTS} requests in {report.seconds:.1f}s, slowest answered after "
+          f"{max(storm.took.values()):.1f}s, statuses seen {sorted(storm.seen())}")

@@ -9,7 +9,7 @@ from pathlib import Path
 from streams.app import topics
 from streams.wire.codec import default_codec
 from streams.wire.deadletters import read as read_dead_letter
-from tests.integration.harness import STOCKSTREAM, wait_for
+from streams.testing.deployment import STOCKSTREAM, wait_for
 
 AT = "2026-11-25T10:00:00Z"
 

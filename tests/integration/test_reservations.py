@@ -6,8 +6,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from streams.app import topics
-from tests.integration.clients import ADMIN, OTHER, READER, call, post, receipts, reserve, setup
-from tests.integration.harness import wait_for
+from streams.testing.clients import ADMIN, OTHER, READER, call, post, receipts, reserve, setup
+from streams.testing.deployment import wait_for
 
 
 def test_reservations_are_answered_once_decided_and_a_retry_gets_the_first_answer(deployment, tmp_path):

@@ -24,6 +24,7 @@ ALLOWED = {
     "agents": {"agents", "tables", "streams.app", "streams.wire"},
     "streams.http": {"streams.http", "agents", "tables", "streams.app", "streams.wire"},
     "streams.cli": None,
+    "streams.testing": None,  # for tests and benchmarks: on top of everything
 }
 
 

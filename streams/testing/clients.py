@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tests.integration.harness import STOCKSTREAM
+from streams.testing.deployment import STOCKSTREAM, wait_for
 
 AT = "2026-11-25T10:00:00Z"
 TOKEN = "it-token"  # client "web-store"
@@ -137,3 +137,39 @@ class Storm:
 
     def seen(self) -> set[int]:
         return {s for statuses in self.statuses.values() for s in statuses}
+
+
+@dataclass
+class StormReport:
+    storm: Storm
+    seconds: float  # from the first request to the last answer
+    joined_healthy: float  # seconds into the storm the second worker was healthy
+    workers: list  # the two workers
+
+
+def run_storm(deployment, root, requests: int = 1000, clients: int = 50, stock: int = 100) -> StormReport:
+    """The oversell storm: `requests` single-unit reservations from `clients` clients for
+    `stock` units, starting the moment a fresh worker is healthy and its policies were applied
+    live, a second worker joining the group while it goes on. Each client asks again 0.5 s
+    after an answer, so the storm lasts long enough for the join to happen inside it."""
+    deployment.env["STOCKSTREAM_API_TOKENS"] = json.dumps({TOKEN: TOKENS[TOKEN]})
+    deployment.produce(receipts({"DC1": stock}))
+    first = deployment.worker("w1")
+    apply_policies(deployment, root, POLICIES)  # live: the worker runs
+    storm = Storm([first.port], requests, clients, pace=0.5)
+    joined: dict[str, float] = {}
+    started = time.monotonic()
+
+    def second_worker() -> None:
+        wait_for(lambda: storm.answered >= 100, 120, "the storm under way", interval=0.05)
+        second = deployment.worker("w2", wait=False)
+        second.wait_healthy()
+        joined["healthy"] = time.monotonic() - started
+        storm.ports.append(second.port)
+
+    joining = threading.Thread(target=second_worker)
+    joining.start()
+    storm.run()
+    seconds = time.monotonic() - started
+    joining.join()
+    return StormReport(storm, seconds, joined["healthy"], deployment.workers[:2])
