@@ -1,6 +1,10 @@
 """A worker SIGKILLed mid-stream, restarted, ends with exactly the clean fold of its input:
 nothing lost, nothing counted twice, whether it restarts on its own disk or on an empty one
-(state rebuilt from the changelog)."""
+(state rebuilt from the changelog).
+
+The clean fold is computed twice: by tables.replay.fold (the engine's own model.apply, so it
+checks the plumbing) and by tests/reference/inventory.py, written from DESIGN §3 without the
+engine's model (so a model bug that the engine and replay.fold share cannot pass)."""
 
 from __future__ import annotations
 
@@ -13,8 +17,26 @@ from streams.wire.records import parse_time
 from tables.position import BUCKETS
 from tables.replay import fold
 from streams.testing.deployment import wait_for
+from tests.reference import inventory as reference
 
 FIELDS = (*BUCKETS, "safety_stock", "ats")
+
+
+def _both_folds(records, catalog, safety_stock=lambda location, sku: 0) -> dict[str, dict[str, int]]:
+    """The clean fold of records, per SKU@LOCATION: replay.fold's figures, checked against the
+    independent reference's first."""
+    parsed = [{**r, "occurred_at": parse_time("occurred_at", r["occurred_at"])} for r in records]
+    engine_model = fold(parsed, catalog, safety_stock=safety_stock)
+    independent = reference.fold(parsed, catalog, safety_stock=safety_stock)
+    assert engine_model.keys() == independent.keys()
+    out = {}
+    for key, position in engine_model.items():
+        figures = {f: getattr(position, f) if f != "ats" else position.ats for f in FIELDS}
+        assert figures == independent[key].view(), (
+            f"{key}: tables.replay.fold (the engine's model) {figures} != the DESIGN §3 "
+            f"reference {independent[key].view()}")
+        out[key] = figures
+    return out
 
 
 def test_killed_workers_end_with_the_clean_fold(deployment):
@@ -38,11 +60,9 @@ def test_killed_workers_end_with_the_clean_fold(deployment):
     survivor = deployment.worker("w-fresh-disk")
 
     sent = first + resent + second + third + second[-100:]
-    expected = fold([{**r, "occurred_at": parse_time("occurred_at", r["occurred_at"])} for r in sent],
-                    {i["sku"]: i for i in items})
+    expected = _both_folds(sent, {i["sku"]: i for i in items})
     assert len(expected) == 12
-    for key, position in expected.items():
-        want = {f: getattr(position, f) if f != "ats" else position.ats for f in FIELDS}
+    for key, want in expected.items():
         sku, location = key.split("@")
 
         def current():
@@ -100,12 +120,11 @@ def test_a_killed_worker_leaves_every_channel_showing_the_clean_fold(deployment,
     deployment.worker("w1-restarted", disk="w1")
 
     policies = parse_policies(yaml.safe_load(CHANNEL_POLICIES))
-    folded = fold([{**r, "occurred_at": parse_time("occurred_at", r["occurred_at"])} for r in records],
-                  {i["sku"]: i for i in items}, safety_stock=policies.safety_stock)
+    folded = _both_folds(records, {i["sku"]: i for i in items}, safety_stock=policies.safety_stock)
     expected = {}
     for item in items:
-        stock = {p.location: LocationStock(**{b: getattr(p, b) for b in BUCKETS})
-                 for p in folded.values() if p.sku == item["sku"]}
+        stock = {key.split("@")[1]: LocationStock(**{b: figures[b] for b in BUCKETS})
+                 for key, figures in folded.items() if key.split("@")[0] == item["sku"]}
         expected[item["sku"]] = channels.available(item["sku"], policies.channels["web"], policies, stock)
 
     def settled():
