@@ -1,4 +1,5 @@
-"""Does Kafka answer this worker now? A probe asks for cluster metadata every PROBE_SECONDS.
+"""Does Kafka answer this worker now? A probe asks for the metadata of its topics every
+PROBE_SECONDS.
 
 While it does not, this worker cannot know who owns what (the group may have moved its
 partitions) and cannot log a request, so reads, reservations and /health answer 503 at once
@@ -33,7 +34,10 @@ async def probe() -> None:
     if client is None:
         return
     try:
-        await asyncio.wait_for(client.fetch_all_metadata(), PROBE_TIMEOUT)
+        # Metadata of the topics this worker writes only: all of a cluster's topics can cost
+        # a worker several percent of its time every second.
+        if not await asyncio.wait_for(client.force_metadata_update(), PROBE_TIMEOUT):
+            raise ConnectionError("no broker answered a metadata request")
     except Exception as err:  # noqa: BLE001 - any failure means: no answer
         if not _away:
             log.warning("Kafka does not answer (%s): this worker answers 503 until it does", type(err).__name__)

@@ -17,7 +17,8 @@ import faust
 
 from streams.app import local_state
 from streams.app.delivery import Topic
-from streams.app.settings import Settings
+from streams.app.scheduling import DownstreamFirst
+from streams.app.settings import LOG_LEVELS, Settings
 from streams.app import compat, topics
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,11 @@ class App(compat.App):
         local_state.mark_clean(Path(self.conf.tabledir))
 
 
+def scheduler(conf: Settings) -> type[DownstreamFirst]:
+    """Records of the engine's own topics before inventory.events (streams/app/scheduling.py)."""
+    return type("Scheduler", (DownstreamFirst,), {"upstream": frozenset({conf.topic(topics.EVENTS)})})
+
+
 def create_app(conf: Settings) -> faust.App:
     return App(
         conf.app_id,
@@ -65,6 +71,10 @@ def create_app(conf: Settings) -> faust.App:
         producer_acks=-1,
         # Batch what one record produces (changelog + outputs) into fewer requests.
         producer_linger=0.005,
+        # Small fetches per partition: a batch is a few hundred events per partition, so the
+        # records the stages send each other are not queued behind a large backlog of them.
+        consumer_max_fetch_size=256 * 1024,
+        ConsumerScheduler=scheduler(conf),
         # Each changelog write is one record; tables keep no extra in-memory copy.
         table_standby_replicas=1,
         # Only documented routes: Faust's own table, router, graph and stats views answer
@@ -114,3 +124,11 @@ def topic(logical: str) -> faust.Topic:
             compacting=spec.compacted, key_serializer="raw", value_serializer="raw",
         )
     return found
+
+
+@app.task
+async def root_logger_at_the_configured_level() -> None:
+    """mode's worker leaves the root logger at DEBUG whatever --loglevel says (only its handler
+    filters), so every debug call of aiokafka and Faust builds a record per message: a few
+    percent of a worker's time. The root logger is set to the level asked for."""
+    logging.getLogger().setLevel(LOG_LEVELS[settings.log_level.lower()].upper().replace("CRIT", "CRITICAL"))

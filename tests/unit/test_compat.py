@@ -49,7 +49,7 @@ def test_faust_s_producer_still_wraps_an_aiokafka_client_we_can_ask_for_metadata
 
     assert "self._producer" in inspect.getsource(Producer)
     assert "self.client" in inspect.getsource(AIOKafkaProducer.__init__)
-    assert inspect.iscoroutinefunction(AIOKafkaClient.fetch_all_metadata)
+    assert callable(AIOKafkaClient.force_metadata_update)
 
 
 def test_the_consumer_names_the_transport_and_the_delivery_ledger_rely_on_still_exist():
