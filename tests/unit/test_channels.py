@@ -227,14 +227,13 @@ def test_over_reserved_location_does_not_reduce_the_pool():
     assert available("S", channel, pol, st) == 4
 
 
-def test_location_listed_twice_is_rejected_or_counted_once():
+def test_location_listed_twice_is_refused_naming_the_second():
+    # One outcome only: `policies apply` refuses the file, naming the repeated entry (it would
+    # count twice). A parser that silently dropped the repeat must fail here.
     doc = {"channels": {"web": {"locations": ["DC1", "DC1"]}}}
-    try:
-        pol = parse_policies(doc)
-    except PolicyError as err:
-        assert err.path == "channels.web.locations[1]"
-        return
-    assert available("S", pol.channels["web"], pol, stock(DC1=10)) == 10
+    with pytest.raises(PolicyError) as err:
+        parse_policies(doc)
+    assert err.value.path == "channels.web.locations[1]"
 
 
 # --------------------------------------------------------------------------------------------

@@ -107,12 +107,16 @@ def test_fold_does_not_mutate_its_input():
 
 
 def test_reservation_request_re_sent_with_another_id_is_answered_once():
+    # The receipt before the retry makes a fresh decision accept it again (ats 6 >= 4): only
+    # the remembered answer keeps reserved at 4.
     positions = fold([
         ev("a", qty=5),
         ev("b", "ReserveRequested", qty=4, reservation_id="r1", channel="web", order_id="o"),
+        ev("more", qty=5),
         ev("b-retry", "ReserveRequested", qty=4, reservation_id="r1", channel="web", order_id="o"),
     ], CATALOG)
     assert positions["S@WH1"].reserved == 4
+    assert positions["S@WH1"].ats == 6
 
 
 def test_duplicate_transfer_makes_no_second_inbound_even_with_a_small_window():
@@ -180,9 +184,9 @@ def test_expected_positions_hold_the_invariants(seed):
                 assert view[name] >= 0, (key, name, view[name])
         assert view["version"] >= 1 and view["event_id"]
         assert isinstance(view["occurred_at"], int)
-    # Transfers arrived somewhere: some position has incoming or was received into.
-    assert any(v["incoming"] for v in expected.values()) or any(
-        r["type"] == "TransferReceived" for r in records)
+    # Transfers reached their destinations: with each of these seeds some shipped units are
+    # still in transit at the end (incoming is 0 everywhere if the inbound halves were lost).
+    assert any(v["incoming"] for v in expected.values())
 
 
 def test_expected_is_the_fold_and_is_not_fooled_by_duplicates():
