@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,10 +65,13 @@ def create(deployment: Deployment, name: str) -> str:
 
 
 def end_offsets(deployment: Deployment, topic: str) -> int:
+    """The sum of a topic's end offsets (0 while the topic or its leaders do not exist yet)."""
     consumer = Consumer({**client_config(deployment.settings), "group.id": f"bench-{uuid.uuid4()}"})
     try:
         return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
                    for p in range(deployment.settings.partitions))
+    except KafkaException:
+        return 0
     finally:
         consumer.close()
 
@@ -142,14 +145,17 @@ def pipeline(deployment: Deployment, events: int, workers: int) -> dict[str, flo
     has read every location record)."""
     started = [deployment.worker(f"w{n}", wait=False) for n in range(workers)]
     events_total = end_offsets(deployment, deployment.settings.topic(topics.EVENTS))
-    first = location_done = None
+    first = shown = location_done = None
     while True:
         now = time.monotonic()
         seen = [counts(w.port) for w in started]
         located = sum(s.get("locations", 0) for s in seen)
         channeled = sum(s.get("channels.locations", 0) for s in seen)
         if located and first is None:
-            first = now
+            first = shown = now
+        if first is not None and now - shown >= 5:
+            print(f"  {now - first:5.1f}s: location stage {located:,.0f}, channel stage {channeled:,.0f}", flush=True)
+            shown = now
         if location_done is None and located >= end_offsets(deployment, deployment.settings.topic(topics.EVENTS)) >= events_total:
             location_done = now
         if location_done and channeled >= end_offsets(deployment, deployment.settings.topic(topics.LOCATIONS)):

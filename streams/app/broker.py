@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from streams.app import app
-from streams.app.compat import kafka_client
+from streams.app import app, settings, topics
+from streams.app.compat import kafka_client, track_topic
 
 log = logging.getLogger(__name__)
 PROBE_SECONDS = 1.0
@@ -29,13 +29,18 @@ def reachable() -> bool:
 
 @app.timer(PROBE_SECONDS)
 async def probe() -> None:
-    global _away
     client = kafka_client(app)
-    if client is None:
-        return
+    if client is not None:
+        # A client that tracks no topic asks for every topic of the cluster at each refresh
+        # (thousands on a shared cluster: a tenth of a worker's time at one probe a second).
+        for logical in topics.TOPICS:
+            track_topic(app, settings.topic(logical))
+        await probe_with(client)
+
+
+async def probe_with(client) -> None:
+    global _away
     try:
-        # Metadata of the topics this worker writes only: all of a cluster's topics can cost
-        # a worker several percent of its time every second.
         if not await asyncio.wait_for(client.force_metadata_update(), PROBE_TIMEOUT):
             raise ConnectionError("no broker answered a metadata request")
     except Exception as err:  # noqa: BLE001 - any failure means: no answer
@@ -46,3 +51,4 @@ async def probe() -> None:
     if _away:
         log.warning("Kafka answers again")
     _away = False
+

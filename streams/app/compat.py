@@ -25,6 +25,14 @@ aiokafka are pinned to the versions read (pyproject.toml: faust-streaming 0.15.3
 6. `Store._db_for_partition`, `Store.offset_key`: no per-partition view of a table, no
    iteration from a key.
 7. `Producer._producer`: no public way to ask whether the broker answers.
+8. Every topic the producer writes is tracked by its aiokafka client (`Producer._producer`,
+   `AIOKafkaClient.add_topic`). The client refreshes the metadata of the topics it tracks
+   and forgets every other; its producer tracks a topic only when it has no metadata for it
+   at send time. So once one topic was tracked, a refresh dropped the leaders of the others
+   (a changelog, a channel) while batches for them sat in the accumulator: those batches
+   waited for a leader until their 20-minute request timeout, and Faust's commit, which
+   flushes the producer, with them (the worker stopped). Tracking none at all is no better:
+   each refresh then asks for every topic of the cluster.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 
+from streams.app import delivery
 from streams.app.delivery import ledger
 
 log = logging.getLogger(__name__)
@@ -151,3 +160,32 @@ def kafka_client(app: Any) -> Any:
     for metadata: Faust has no public way to ask whether the broker answers."""
     producer = app.producer._producer  # noqa: SLF001 - the aiokafka producer Faust wraps
     return producer.client if producer is not None else None
+
+
+class Topic(delivery.Topic):
+    """Hook 8: the producer's client tracks this topic before its first record is sent."""
+
+    async def publish_message(self, fut: Any, wait: bool = False) -> Any:
+        name = fut.message.topic if isinstance(fut.message.topic, str) else self.get_topic_name()
+        track_topic(self.app, name)
+        return await super().publish_message(fut, wait=wait)
+
+
+_tracked: Set[str] = set()
+
+
+def track_topic(app: Any, name: str) -> None:
+    """Hook 8: once per topic; the metadata refresh this may start runs in the background."""
+    if name in _tracked:
+        return
+    client = kafka_client(app)
+    if client is None:
+        return
+    _tracked.add(name)
+    client.add_topic(name).add_done_callback(_ignore_outcome)
+
+
+def _ignore_outcome(future: Any) -> None:
+    # a refresh that fails is retried by the client; the outcome is nobody's to read
+    if not future.cancelled():
+        future.exception()

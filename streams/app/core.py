@@ -16,7 +16,6 @@ from typing import Any, Awaitable, Callable
 import faust
 
 from streams.app import local_state
-from streams.app.delivery import Topic
 from streams.app.scheduling import DownstreamFirst
 from streams.app.settings import LOG_LEVELS, Settings
 from streams.app import compat, topics
@@ -85,7 +84,9 @@ def create_app(conf: Settings) -> faust.App:
         web_stats_enabled=False,
         web_metrics_enabled=False,
         autodiscover=False,
-        Topic=Topic,  # every send filed under the record it came from (streams/app/delivery.py)
+        # every send filed under the record it came from (streams/app/delivery.py), its
+        # topic tracked by the producer's client (compat hook 8)
+        Topic=compat.Topic,
         logging_config=None,
     )
 

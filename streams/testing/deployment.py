@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 
 import orjson
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from streams.app import topics
 from streams.wire.codec import cli_codec
@@ -196,6 +197,20 @@ class Deployment:
     def close(self) -> None:
         for worker in self.workers:
             worker.stop()
+        self.delete_topics()
+
+    def delete_topics(self) -> None:
+        """Every topic of this deployment's prefix goes: a broker that keeps thousands of a
+        suite's topics makes every client's metadata request slower."""
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(client_config(self.settings))
+        try:
+            names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(self.prefix)]
+            for future in admin.delete_topics(names, operation_timeout=10).values() if names else ():
+                future.result(15)
+        except Exception as err:  # noqa: BLE001 - a broker a chaos test left stopped keeps them
+            print(f"topics of {self.prefix} left on the broker: {err}")
 
 
 class LocalBroker:

@@ -69,3 +69,55 @@ def test_the_consumer_names_the_transport_and_the_delivery_ledger_rely_on_still_
         assert callable(getattr(cls, method, None)), f"{cls.__name__}.{method}"
     assert "self._commit(" in inspect.getsource(base.Consumer._commit_offsets)  # after the flush
     assert callable(current_event)
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.tracked: list[str] = []
+
+    def add_topic(self, name: str):
+        import asyncio
+
+        self.tracked.append(name)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(True)
+        return done
+
+
+def test_every_topic_written_is_tracked_once_by_the_producer_s_client(monkeypatch):
+    """Hook 8: a send tracks its topic before it reaches the producer, once per topic."""
+    import asyncio
+
+    from aiokafka.client import AIOKafkaClient
+
+    from streams.app import compat, delivery
+
+    assert callable(AIOKafkaClient.add_topic)
+    client = _Client()
+    monkeypatch.setattr(compat, "kafka_client", lambda app: client)
+    monkeypatch.setattr(compat, "_tracked", set())
+    sent = []
+
+    async def publish(self, fut, wait=False):
+        sent.append((fut.message.topic, list(client.tracked)))
+
+    monkeypatch.setattr(delivery.Topic, "publish_message", publish)
+
+    class Message:
+        def __init__(self, topic):
+            self.topic = topic
+
+    class Fut:
+        def __init__(self, topic):
+            self.message = Message(topic)
+
+    topic = compat.Topic.__new__(compat.Topic)
+    topic.app = None
+
+    async def run():
+        for name in ("a-changelog", "a-changelog", "availability.web"):
+            await compat.Topic.publish_message(topic, Fut(name))
+
+    asyncio.run(run())
+    assert client.tracked == ["a-changelog", "availability.web"]
+    assert sent[0] == ("a-changelog", ["a-changelog"])  # tracked before it was sent
