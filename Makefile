@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,bench]'
 	@touch $(STAMP)
 
 kafka-up:
@@ -43,6 +43,8 @@ bench: install kafka-up
 	$(BIN)/python bench/storm.py
 	$(BIN)/python bench/open_reservations.py
 	$(BIN)/python bench/republish.py
+	$(BIN)/python bench/hot_sku.py
+	$(BIN)/python bench/recovery.py
 
 clean:
 	rm -rf .stockstream .pytest_cache .hypothesis

@@ -32,7 +32,7 @@ from streams.app.delivery import ledger
 from streams.wire.codec import DecodeError, default_codec
 from streams.wire.registry import prepare_patiently
 from streams.app.compat import partition_items
-from streams.app.metrics import DELTAS, EVENTS
+from streams.app.metrics import DELTAS, EVENTS, inc
 from tables import keys
 from tables.publishing import Delta, as_record
 from tables.sku_state import SkuState, apply_location, cause_of, current, due, recompute
@@ -93,7 +93,7 @@ def index_pending(key: bytes, state: SkuState) -> None:
 async def send_again(key: bytes, state: SkuState) -> None:
     """A redelivered record: what it caused may not have reached Kafka (the state's changelog
     write, the pending index entry written after it, the deltas), so all are made again."""
-    EVENTS.labels(STAGE, "repeat").inc()
+    inc(EVENTS, STAGE, "repeat")
     channel_state[key] = state.to_bytes()
     index_pending(key, state)
     await send_deltas(key, state.sku, current(state))
@@ -104,7 +104,7 @@ async def send_deltas(key: bytes, sku: str, deltas: Iterable[Delta]) -> None:
     codec = default_codec()
     for delta in deltas:
         direction = "first" if delta.previous is None else "down" if delta.available < delta.previous else "up"
-        DELTAS.labels(delta.channel, direction).inc()
+        inc(DELTAS, delta.channel, direction)
         delta_topic(delta.channel).send_soon(key=key, value=codec.encode("AvailabilityDelta", as_record(sku, delta, published_at)))
 
 
@@ -131,7 +131,7 @@ async def on_location(message: Any) -> None:
         # A repeat: Kafka redelivering after a crash, here or upstream (same versions).
         await send_again(message.key, state)
         return
-    EVENTS.labels(STAGE, "applied").inc()
+    inc(EVENTS, STAGE, "applied")
     await settle(message.key, state, (record["event_id"], record.get("correlation_id")), due_before)
 
 
@@ -149,7 +149,7 @@ async def on_component(message: Any) -> None:
     due_before = state.next_due()
     state.components[component] = values
     state.component_offset = message.offset
-    EVENTS.labels(STAGE, "component").inc()
+    inc(EVENTS, STAGE, "component")
     await settle(message.key, state, (update.get("event_id"), update.get("correlation_id")), due_before)
 
 
@@ -238,7 +238,7 @@ async def sweep_step(partition: int, sweep: dict[str, Any]) -> dict[str, Any] | 
         if done >= SWEEP_BATCH or time.monotonic() - started > SWEEP_STEP_SECONDS:
             return {**sweep, "cursor": key.decode()}
     if sweep.get("republish") is not None:
-        EVENTS.labels(STAGE, "republish").inc()
+        inc(EVENTS, STAGE, "republish")
     return None
 
 

@@ -10,7 +10,7 @@ from streams.wire import deadletters
 
 from streams.app import topics
 from streams.app import settings, topic
-from streams.app.metrics import DEAD_LETTERS
+from streams.app.metrics import DEAD_LETTERS, inc
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ LIMITS = settings.limits()
 
 async def dead_letter(message: Any, stage: str, kind: str, reason: str) -> None:
     """kind is a short label for metrics (decode, invalid:qty, ...); reason the full text."""
-    DEAD_LETTERS.labels(stage, kind).inc()
+    inc(DEAD_LETTERS, stage, kind)
     log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
     headers = deadletters.headers_for(_pairs(message.headers), reason=reason, stage=stage,
                                       topic=message.topic, partition=message.partition, offset=message.offset)

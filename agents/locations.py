@@ -25,7 +25,7 @@ from streams.app import topics
 from streams.app.delivery import ledger
 from streams.wire.codec import DecodeError, default_codec
 from streams.wire.registry import prepare_patiently
-from streams.app.metrics import EVENTS, FLAGS
+from streams.app.metrics import EVENTS, FLAGS, inc
 from tables import keys
 from tables.events import InvalidEvent, normalize, position_key
 from tables.limits import JSON_SAFE, Limits, OverLimit
@@ -106,13 +106,13 @@ async def process(message: Any) -> None:
         # must not change the position either.
         outputs = list(outputs_of(event, position, outcome, message.offset))
     except Refused as refused:
-        EVENTS.labels(STAGE, "dead_letter").inc()
+        inc(EVENTS, STAGE, "dead_letter")
         await dead_letter(message, STAGE, refused.kind, str(refused))
         await answer_refused_request(message, str(refused))
         return
     except Exception as err:  # a bug must cost one record, not the partition
         log.exception("cannot apply %s[%s]@%s", message.topic, message.partition, message.offset)
-        EVENTS.labels(STAGE, "dead_letter").inc()
+        inc(EVENTS, STAGE, "dead_letter")
         await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
         await answer_refused_request(message, "internal error")
         return
@@ -121,9 +121,9 @@ async def process(message: Any) -> None:
             del positions[record_key]
         else:
             positions[record_key] = value
-    EVENTS.labels(STAGE, outcome.status).inc()
+    inc(EVENTS, STAGE, outcome.status)
     for flag in outcome.flags:
-        FLAGS.labels(flag).inc()
+        inc(FLAGS, flag)
     # Through the producer's buffer, after the table writes above (Faust buffers those): an
     # output is never handed to Kafka before the state change it reports.
     for target, key, value in outputs:

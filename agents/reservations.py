@@ -37,7 +37,7 @@ from streams.app import app, settings, timer, topic
 from streams.app import topics
 from streams.app.delivery import ledger
 from streams.wire.codec import default_codec
-from streams.app.metrics import EVENTS
+from streams.app.metrics import EVENTS, inc
 from tables import keys
 from tables.model import API_SOURCE
 from tables.reservation_requests import (
@@ -93,7 +93,7 @@ async def handle(message: Any) -> None:
     record = load(key)
     before = record.to_bytes() if record else None
     record, commands = handler(record, command, client, reservation_id)
-    EVENTS.labels(STAGE, kind).inc()
+    inc(EVENTS, STAGE, kind)
     if record is None:
         if before is not None:
             del reservation_requests[key]

@@ -15,14 +15,14 @@ from faust.types import TP
 from agents.dlq import dead_letter
 from streams.app import topics
 from streams.app import app, settings, topic
-from streams.app.metrics import REFUSED
+from streams.app.metrics import REFUSED, inc
 from tables.store import catalog_index, policy_cache
 
 STAGES = {settings.topic(topics.CATALOG): "catalog", settings.topic(topics.POLICIES): "policies"}
 
 
 async def report(message: Any, kind: str, reason: str) -> None:
-    REFUSED.labels(STAGES.get(message.topic, message.topic), kind).inc()
+    inc(REFUSED, STAGES.get(message.topic, message.topic), kind)
     if app.tables.recovery.completed.is_set() and TP(topic(topics.EVENTS).get_topic_name(), 0) in app.assignor.assigned_actives():
         await dead_letter(message, STAGES.get(message.topic, message.topic), kind, reason)
 

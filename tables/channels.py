@@ -11,10 +11,9 @@ Per SKU and channel, in this order:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, Iterable, Mapping
 
-from tables.policy import ChannelPolicy, Policies
+from tables.policy import ChannelPolicy, ChannelRule, Policies
 from tables.position import available_to_sell
 
 
@@ -35,13 +34,16 @@ class LocationStock:
                                  self.reserved, self.picked, safety_stock)
 
 
+NO_STOCK = LocationStock()
+
+
 def explain(sku: str, channel: ChannelPolicy, policies: Policies,
             stock: Mapping[str, LocationStock]) -> dict[str, Any]:
     rule = channel.for_sku(sku)
     locations = []
     pool = 0
     for name in channel.locations:
-        here = stock.get(name, LocationStock())
+        here = stock.get(name, NO_STOCK)
         safety = policies.safety_stock(name, sku)
         ats = here.ats(safety)
         counted = ats + (max(here.incoming, 0) if rule.include_incoming else 0)
@@ -51,8 +53,7 @@ def explain(sku: str, channel: ChannelPolicy, policies: Policies,
     after_buffer = pool - rule.buffer
     fences = ring_fences(sku, channel, policies.channels.values())
     after_fences = after_buffer - sum(fences.values())
-    percent = Fraction(str(rule.allocation_percent))
-    allocated = int(max(after_fences, 0) * percent / 100)  # floor: both are non-negative
+    allocated = _allocate(rule, after_fences)
     capped = allocated if rule.max_qty is None else min(allocated, rule.max_qty)
     available = 0 if rule.floor is not None and capped < rule.floor else capped
     return {
@@ -66,17 +67,39 @@ def explain(sku: str, channel: ChannelPolicy, policies: Policies,
 
 
 def available(sku: str, channel: ChannelPolicy, policies: Policies, stock: Mapping[str, LocationStock]) -> int:
-    return explain(sku, channel, policies, stock)["available"]
+    """explain(...)["available"], without the record of the steps: the channel stage computes
+    it for every channel at every record."""
+    rule = channel.for_sku(sku)
+    pool = 0
+    for name in channel.locations:
+        here = stock.get(name, NO_STOCK)
+        pool += here.ats(policies.safety_stock(name, sku))
+        if rule.include_incoming:
+            pool += max(here.incoming, 0)
+    fenced = sum(ring_fences(sku, channel, policies.channels.values()).values())
+    allocated = _allocate(rule, pool - rule.buffer - fenced)
+    capped = allocated if rule.max_qty is None else min(allocated, rule.max_qty)
+    return 0 if rule.floor is not None and capped < rule.floor else capped
+
+
+def _allocate(rule: ChannelRule, pool: int) -> int:
+    if pool <= 0:
+        return 0
+    if rule.allocation_percent == 100:
+        return pool
+    return int(pool * rule.share)  # floor: both are non-negative
 
 
 def ring_fences(sku: str, channel: ChannelPolicy, channels: Iterable[ChannelPolicy]) -> dict[str, int]:
     """Units other channels sharing a location keep for themselves: hidden from this one."""
-    mine = set(channel.locations)
-    return {
-        other.name: other.for_sku(sku).ring_fence
-        for other in channels
-        if other.name != channel.name and mine & set(other.locations) and other.for_sku(sku).ring_fence
-    }
+    fences = {}
+    for other in channels:
+        if other is channel or other.name == channel.name:
+            continue
+        fence = other.for_sku(sku).ring_fence
+        if fence and not channel.location_set.isdisjoint(other.locations):
+            fences[other.name] = fence
+    return fences
 
 
 def kit_available(components: Iterable[tuple[str, int]], component_available: Mapping[str, int]) -> int:

@@ -8,6 +8,8 @@ Pure: no Kafka, no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
+from functools import cached_property
 from typing import Any, Mapping
 
 from tables.limits import DEFAULT as DEFAULT_LIMITS
@@ -33,6 +35,11 @@ class ChannelRule:
     include_incoming: bool = False
     ring_fence: int = 0
 
+    @cached_property
+    def share(self) -> Fraction:
+        """allocation_percent as an exact fraction of one (0.1 is not a binary float)."""
+        return Fraction(str(self.allocation_percent)) / 100
+
 
 @dataclass(frozen=True)
 class ChannelPolicy:
@@ -44,6 +51,10 @@ class ChannelPolicy:
 
     def for_sku(self, sku: str) -> ChannelRule:
         return self.overrides.get(sku, self.rule)
+
+    @cached_property
+    def location_set(self) -> frozenset[str]:
+        return frozenset(self.locations)
 
 
 @dataclass(frozen=True)

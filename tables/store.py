@@ -53,6 +53,11 @@ positions = partitioned_table(
 # order (tables/position_records.py). Two tables would be two changelog topics, with no order
 # between them.
 
+# Faust keeps a table in memory only for a store URL that is true: "memory://" is an empty
+# URL to yarl, so such tables silently got a RocksDB and every look-up cost RocksDB reads.
+MEMORY = "memory://local"
+
+
 def upstream_table(name: str, logical: str, help: str, on_change: Any = None) -> TopicGlobalTable:
     """Every worker holds all of an upstream topic (one partition), kept live
     (synchronize_all_active_partitions: no worker writes it). In memory, so every record passes
@@ -63,7 +68,7 @@ def upstream_table(name: str, logical: str, help: str, on_change: Any = None) ->
         TopicGlobalTable(
             app, name=name, beacon=app.tables.beacon, key_type=bytes, value_type=bytes,
             partitions=1, changelog_topic=changelog, standby_buffer_size=1, recovery_buffer_size=1,
-            is_global=True, synchronize_all_active_partitions=True, store="memory://",
+            is_global=True, synchronize_all_active_partitions=True, store=MEMORY,
             on_changelog_event=on_change, help=help,
         )
     )

@@ -8,6 +8,7 @@ themselves, so a record that fails to decode reaches the DLQ instead of being sk
 from __future__ import annotations
 
 import functools
+import asyncio
 import logging
 import ssl
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Awaitable, Callable
 import faust
 
 from streams.app import local_state
+from streams.app.monitor import LeanMonitor
 from streams.app.scheduling import DownstreamFirst
 from streams.app.settings import LOG_LEVELS, Settings
 from streams.app import compat, topics
@@ -74,6 +76,7 @@ def create_app(conf: Settings) -> faust.App:
         # records the stages send each other are not queued behind a large backlog of them.
         consumer_max_fetch_size=256 * 1024,
         ConsumerScheduler=scheduler(conf),
+        Monitor=LeanMonitor,  # Faust's per-record bookkeeping, without what nobody reads
         # Each changelog write is one record; tables keep no extra in-memory copy.
         table_standby_replicas=1,
         # Only documented routes: Faust's own table, router, graph and stats views answer
@@ -133,3 +136,4 @@ async def root_logger_at_the_configured_level() -> None:
     filters), so every debug call of aiokafka and Faust builds a record per message: a few
     percent of a worker's time. The root logger is set to the level asked for."""
     logging.getLogger().setLevel(LOG_LEVELS[settings.log_level.lower()].upper().replace("CRIT", "CRITICAL"))
+    log.info("event loop: %s.%s", type(asyncio.get_running_loop()).__module__, type(asyncio.get_running_loop()).__name__)

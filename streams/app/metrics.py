@@ -8,3 +8,14 @@ FLAGS = Counter("stockstream_flags_total", "Applied events that need an operator
 DELTAS = Counter("stockstream_deltas_total", "Availability deltas published", ["channel", "direction"])
 REFUSED = Counter("stockstream_refused_total", "Records of catalog.items or inventory.policies refused (the value before "
                   "them stays in force)", ["topic", "reason"])
+
+_children: dict = {}
+
+
+def inc(metric: Counter, *labels: str) -> None:
+    """metric.labels(*labels).inc(), with the child kept: labels() takes a lock and builds a
+    key for every call, and the stages count several times per record."""
+    child = _children.get((metric, labels))
+    if child is None:
+        child = _children[(metric, labels)] = metric.labels(*labels)
+    child.inc()

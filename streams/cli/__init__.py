@@ -7,6 +7,7 @@ STOCKSTREAM_TOPIC_PREFIX.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Sequence
 
@@ -85,14 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+    """uvloop: most of a worker's time per record is Faust's and aiokafka's event-loop work
+    (futures, callbacks, socket writes), which uvloop does in C."""
+    import uvloop
+
+    return uvloop.EventLoopPolicy()
+
+
 def run_worker(extra: list[str]) -> int:
     try:
         Settings.from_env()
     except SettingsError as err:
         print(f"stockstream: {err}", file=sys.stderr)
         return 2
+    asyncio.set_event_loop_policy(event_loop_policy())  # before the app makes its loop
     from streams.app.settings import LOG_LEVELS
-    import asyncio
     from pathlib import Path
 
     from streams.app import local_state

@@ -40,6 +40,7 @@ def test_events_become_positions_and_availability(deployment):
     status, body = worker.get("/positions/SKU-1/NOWHERE")
     assert status == 404 and "error" in body
     assert worker.get("/health")[0] == 200
+    assert "event loop: uvloop.Loop" in worker.tail(400)  # the worker runs on uvloop
 
     published = wait_for(lambda: _at_least(deployment.read(topics.LOCATIONS), 5), 30, "availability records")
     wh1 = [r for r in published if r["location"] == "WH1"]
