@@ -29,6 +29,7 @@ from agents.dlq import dead_letter
 from streams.app import topics
 from streams.app import app, settings, timer, topic
 from streams.app.delivery import ledger
+from streams.app.pacing import Pace
 from streams.wire.codec import DecodeError, default_codec
 from streams.wire.registry import prepare_patiently
 from streams.app.compat import partition_items
@@ -203,7 +204,9 @@ def resend_from(sweep: dict[str, Any] | None, offset: int) -> dict[str, Any]:
 async def flush_due(partition: int, offset: int) -> None:
     """The pending increases whose time has come (a range read of the pending index)."""
     now = now_ms()
+    pace = Pace()
     for entry, at, key in due_entries(channel_state, partition, PENDING, now, FLUSH_BATCH):
+        await pace.step()
         state = load(key)
         due_before = state.next_due()
         if at != due_before:  # the entry outlived a change of the state (a crash between writes)
@@ -232,7 +235,9 @@ async def sweep_step(partition: int, sweep: dict[str, Any]) -> dict[str, Any] | 
     started = time.monotonic()
     cursor = sweep["cursor"].encode() + b"\x00" if sweep["cursor"] is not None else FIRST_SKU
     done = 0
+    pace = Pace()
     for key, raw in partition_items(channel_state, partition, cursor):
+        await pace.step()
         await sweep_one(key, SkuState.from_bytes(raw), sweep)
         done += 1
         if done >= SWEEP_BATCH or time.monotonic() - started > SWEEP_STEP_SECONDS:

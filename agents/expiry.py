@@ -16,6 +16,7 @@ from typing import Any
 
 from streams.app import app, timer, topic
 from streams.app import topics
+from streams.app.pacing import Pace
 from streams.wire.codec import default_codec
 from tables import keys
 from tables.position_records import EXPIRY
@@ -34,10 +35,12 @@ async def expire() -> None:
     now = int(time.time() * 1000)
     name = topic(topics.EVENTS).get_topic_name()
     due_now: set[bytes] = set()
+    pace = Pace()
     for tp in app.assignor.assigned_actives():
         if tp.topic != name:
             continue
         for entry, at, reservation_key in due_entries(positions, tp.partition, EXPIRY, now, BATCH):
+            await pace.step()
             due_now.add(entry)
             if now - _logged.get(entry, -RESEND_AFTER_MS) >= RESEND_AFTER_MS:
                 _logged[entry] = now

@@ -37,6 +37,7 @@ from streams.app import app, settings, timer, topic
 from streams.app import topics
 from streams.app.delivery import ledger
 from streams.wire.codec import default_codec
+from streams.app.pacing import Pace
 from streams.app.metrics import EVENTS, inc
 from tables import keys
 from tables.model import API_SOURCE
@@ -288,9 +289,11 @@ async def forget_expired_records() -> None:
     range read per partition this worker owns: nothing is scanned, nothing kept in memory)."""
     name = topic(topics.RESERVATIONS).get_topic_name()
     now = now_ms()
+    pace = Pace()
     for tp in app.assignor.assigned_actives():
         if tp.topic == name:
             for _, at, key in due_entries(reservation_requests, tp.partition, FORGET, now, FORGET_BATCH):
+                await pace.step()
                 await topic(topics.RESERVATIONS).send(key=key, value=orjson.dumps({"kind": "forget", "at": at}))
 
 
