@@ -19,8 +19,9 @@ out is waited for (the client gives up on one after --timeout seconds: an error)
 Per level: offered and achieved rate (201s per second, first due time to last answer), p50,
 p99 and max latency over every request offered (a dropped or failed request counts as
 infinitely slow: p99 is "inf" when more than 1 % failed), counts of 201/409/503/other/errors/
-dropped, and how late the generator itself was at worst (if that grows, the client is the
-bottleneck, not the worker). Levels stop rising once one achieves < 0.7 x offered.
+dropped, how late the generator itself was at worst (if that grows, the client is the
+bottleneck, not the worker), the worker's CPU time per request offered (Linux) and the records
+written to the broker per reservation accepted (every topic of the deployment). Levels stop rising once one achieves < 0.7 x offered.
 Targets (issue 9): >= 500 requests/s per worker; p99 <= 50 ms at 250 requests/s offered.
 """
 
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -164,6 +166,44 @@ def load_level(port: int, token: str, rate: float, args: argparse.Namespace, pre
 SETTLE_RUN = 5
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU a process has used (Linux), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def records_written(deployment) -> int:
+    """Records on every topic of the deployment (its events, reservations, availability and
+    changelog topics): the end offsets summed."""
+    import uuid
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    from streams.cli.kafka import client_config
+
+    consumer = Consumer({**client_config(deployment.settings), "group.id": f"bench-{uuid.uuid4()}"})
+    try:
+        topics = consumer.list_topics(timeout=10).topics
+        return sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+                   for name, meta in topics.items() if name.startswith(deployment.prefix) for p in meta.partitions)
+    finally:
+        consumer.close()
+
+
+def profile(pid: int, rate: float, args: argparse.Namespace) -> subprocess.Popen | None:
+    """With --py-spy DIR: py-spy records the worker through the level (raw, collapsed stacks)."""
+    if not args.py_spy:
+        return None
+    Path(args.py_spy).mkdir(parents=True, exist_ok=True)
+    out = Path(args.py_spy) / f"hot_sku-worker-{rate:g}.txt"
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "-p", str(pid), "-d", str(int(args.seconds + 3)), "-r", "100", "--nonblocking",
+                             "-f", "raw", "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def settle_down(port: int, token: str, within_ms: float, timeout: float) -> dict:
     """Sequential reservations until SETTLE_RUN in a row are answered within within_ms: the
     worker is still writing out the pre-fill (changelogs, the channel stage) when the position
@@ -200,12 +240,14 @@ def table(levels: list[dict]) -> str:
         return "inf" if value is None else f"{value:,.1f}"
 
     lines = [(f"{'offered/s':>9} {'achieved/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-              f"{'201':>6} {'409':>5} {'503':>5} {'other':>5} {'err':>5} {'drop':>5} {'gen lag ms':>10}")]
+              f"{'201':>6} {'409':>5} {'503':>5} {'other':>5} {'err':>5} {'drop':>5} {'gen lag ms':>10} {'cpu ms/req':>10} {'records/req':>11}")]
     for level in levels:
         lines.append(f"{level['offered_per_second']:>9,.0f} {level['achieved_per_second']:>10,.1f} "
                      f"{show(level['p50_ms']):>8} {show(level['p99_ms']):>8} {show(level['max_ms']):>8} "
                      f"{level['201']:>6} {level['409']:>5} {level['503']:>5} {sum(level['other_status'].values()):>5} "
-                     f"{sum(level['errors'].values()):>5} {level['dropped']:>5} {level['generator_worst_lag_ms']:>10,.1f}")
+                     f"{sum(level['errors'].values()):>5} {level['dropped']:>5} {level['generator_worst_lag_ms']:>10,.1f} "
+                     f"{level.get('worker_cpu_ms_per_request', float('nan')):>10,.2f} "
+                     f"{level['records_written_per_request']:>11,.1f}")
     return "\n".join(lines)
 
 
@@ -244,7 +286,18 @@ def bench_main(args: argparse.Namespace) -> int:
         print(f"rates {', '.join(f'{r:g}' for r in rates)}/s, {args.seconds:g} s each", flush=True)
         print(table([]), flush=True)
         for i, rate in enumerate(rates):
+            spy = profile(worker.process.pid, rate, args)
+            written = records_written(deployment)
+            cpu = cpu_seconds(worker.process.pid)
             level = load_level(worker.port, TOKEN, rate, args, prefix=f"hot{i}")
+            time.sleep(0.5)  # what the last answers caused (changelogs, the channel stage) is written too
+            level["records_written_per_request"] = round((records_written(deployment) - written)
+                                                          / max(1, level["201"]), 1)
+            if cpu is not None:
+                used = cpu_seconds(worker.process.pid) - cpu
+                level["worker_cpu_ms_per_request"] = round(used * 1000 / max(1, level["offered"]), 2)
+            if spy is not None:
+                spy.wait(60)
             levels.append(level)
             print(table([level]).splitlines()[1], flush=True)
             if level["achieved_per_second"] < 0.7 * rate:
@@ -286,6 +339,7 @@ def main() -> int:
     parser.add_argument("--settle-ms", type=float, default=100.0,
                         help="before the levels: sequential reservations until 5 in a row take at most this")
     parser.add_argument("--settle-timeout", type=float, default=180.0)
+    parser.add_argument("--py-spy", metavar="DIR", help="record the worker with py-spy during each level")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections in the pool")
     parser.add_argument("--max-outstanding", type=int, default=2_000)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds the client waits for one answer")
