@@ -37,8 +37,9 @@ demo: install kafka-up
 	scripts/demo
 
 bench: install kafka-up
-	$(BIN)/python bench/location_throughput.py
-	$(BIN)/python bench/decrease_latency.py
+	$(BIN)/python bench/ceiling.py
+	$(BIN)/python bench/ceiling.py --workers 2
+	$(BIN)/python bench/decrease_latency.py --rate 1000 --decreases 20000
 	$(BIN)/python bench/reservations.py
 	$(BIN)/python bench/storm.py
 	$(BIN)/python bench/open_reservations.py
