@@ -1,4 +1,4 @@
-"""The webhook sink's wire format. Pure: the body of a batch and its signature.
+"""The webhook sink: the body of a batch and its signature (pure), and the channel that POSTs it.
 
     POST <url>
     Content-Type: application/json
@@ -12,11 +12,17 @@ A receiver recomputes v1 over the raw body and refuses a t too far from its cloc
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
-from typing import Any, Iterable
+import time
+from typing import Any, Callable, Iterable
 
+import aiohttp
 import orjson
+
+from agents.sinks.backlog import Update
+from agents.sinks.runner import Answer
 
 HEADER = "X-Stockstream-Signature"
 TOLERANCE_SECONDS = 300
@@ -40,3 +46,45 @@ def verify(secret: bytes, header: str, payload: bytes, now: int, tolerance: int 
     if abs(now - t) > tolerance:
         return False
     return hmac.compare_digest(signature(secret, payload, t), f"t={t},v1={fields.get('v1', '')}")
+
+
+class WebhookChannel:
+    """runner.Channel for a webhook: one signed POST per batch; a 2xx acknowledges it."""
+
+    def __init__(self, url: str, channel: str, secret: bytes, timeout: float, session: aiohttp.ClientSession,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.url, self.channel, self.secret, self.timeout = url, channel, secret, timeout
+        self.session, self.clock = session, clock
+
+    def cost(self, count: int) -> float:
+        return 1  # a request, whatever it carries
+
+    async def send(self, updates: list[Update]) -> Answer:
+        payload = body(self.channel, [u.as_item() for u in updates])
+        headers = {"Content-Type": "application/json", HEADER: signature(self.secret, payload, int(self.clock()))}
+        try:
+            async with self.session.post(self.url, data=payload, headers=headers,
+                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+                text = (await response.text())[:200]
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return Answer(retry=updates)
+        if 200 <= status < 300:
+            return Answer(acknowledged=updates)
+        if status == 429 or status >= 500 or status == 408:
+            return Answer(retry=updates, retry_after=seconds(retry_after))
+        return Answer(refused=[(u, f"HTTP {status}: {text}") for u in updates])
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+def seconds(retry_after: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form counts as a short wait)."""
+    if retry_after is None:
+        return None
+    try:
+        return max(0.0, float(retry_after))
+    except ValueError:
+        return 1.0

@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--locations", type=int, default=3)
     simulate.set_defaults(run=_simulate)
 
+    sink = sub.add_parser("sink", help="channel adapters (sinks.yaml)").add_subparsers(metavar="ACTION")
+    run_sink = sink.add_parser("run", help="run one sink: its own process and consumer group")
+    run_sink.add_argument("name")
+    run_sink.add_argument("--config", required=True, help="the sinks YAML file")
+    run_sink.set_defaults(run=_sink_run)
+    list_sinks = sink.add_parser("list", help="the sinks configured, and each one's lag")
+    list_sinks.add_argument("--config", required=True, help="the sinks YAML file")
+    list_sinks.set_defaults(run=_sink_list)
+
     verify = sub.add_parser("verify", help="compare GET /positions of a running worker with an expected.json")
     verify.add_argument("expected", help="expected.json, as `simulate` writes it")
     verify.add_argument("--timeout", type=float, default=60, help="seconds to wait for the worker to catch up")
@@ -161,6 +170,18 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     from streams.cli.verify import verify
 
     return verify(settings, args.expected, args.timeout)
+
+
+def _sink_run(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.cli import sinks
+
+    return sinks.run(settings, args.config, args.name)
+
+
+def _sink_list(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.cli import sinks
+
+    return sinks.show(settings, args.config)
 
 
 OFFLINE = {_simulate, _produce}  # need no broker, or check it themselves after checking their input

@@ -1,0 +1,63 @@
+"""The Kafka side of a sink (runner.Log): its consumer group on availability.<channel>, manual
+commits, and its dead-letter topic sinks.<name>.dlq. aiokafka, without Faust: a sink is a
+plain consumer with no tables."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from agents.sinks.config import Sink
+from streams.app.settings import Settings
+from streams.wire.deadletters import fit, headers_for
+
+MAX_RECORDS = 5000
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
+                               "security_protocol": settings.security_protocol.upper()}
+    if settings.sasl_mechanism:
+        options.update(sasl_mechanism=settings.sasl_mechanism, sasl_plain_username=settings.sasl_username,
+                       sasl_plain_password=settings.sasl_password.get())
+    if "SSL" in options["security_protocol"]:
+        options["ssl_context"] = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    return options
+
+
+class KafkaLog:
+    def __init__(self, sink: Sink, settings: Settings) -> None:
+        self.sink, self.settings = sink, settings
+        self.topic = settings.topic(f"availability.{sink.channel}")
+        self.dlq = settings.topic(sink.dlq_topic)
+        self.consumer = AIOKafkaConsumer(
+            self.topic, group_id=settings.topic(sink.group_id), enable_auto_commit=False,
+            auto_offset_reset="earliest", **client_options(settings))
+        self.producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_options(settings))
+
+    async def start(self) -> None:
+        await self.producer.start()
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    async def poll(self, timeout: float) -> list[tuple[int, int, bytes | None, bytes | None]]:
+        batches = await self.consumer.getmany(timeout_ms=int(timeout * 1000), max_records=MAX_RECORDS)
+        return [(tp.partition, m.offset, m.key, m.value) for tp, messages in batches.items() for m in messages]
+
+    async def commit(self, offsets: dict[int, int]) -> None:
+        assigned = {tp.partition for tp in self.consumer.assignment()}
+        mine = {TopicPartition(self.topic, p): o for p, o in offsets.items() if p in assigned}
+        if mine:
+            await self.consumer.commit(mine)
+
+    async def dead_letter(self, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                          reason: str) -> None:
+        headers = headers_for([], reason=reason, stage=f"sink:{self.sink.name}", topic=self.topic,
+                              partition=partition, offset=offset)
+        key, value, headers = fit(key, value, headers, self.settings.limits().message_bytes)
+        await self.producer.send_and_wait(self.dlq, key=key, value=value, headers=headers)

@@ -1,0 +1,83 @@
+"""A webhook receiver on 127.0.0.1 that checks what a real one would: the signature, the body,
+the request rate; keeps the newest value per SKU (by version), and can be taken down."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from agents.sinks.webhook import HEADER, verify
+
+
+class FakeWebhook:
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self.view: dict[str, dict[str, Any]] = {}  # sku -> the newest item accepted
+        self.requests: list[float] = []  # when each request arrived
+        self.bad_signatures = 0
+        self.older_after_newer = 0  # a version below one already shown
+        self.down = False
+        self.lock = threading.Lock()
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        payload = await request.read()
+        with self.lock:
+            self.requests.append(time.monotonic())
+            if self.down:
+                return web.Response(status=503, headers={"Retry-After": "1"})
+            if not verify(self.secret, request.headers.get(HEADER, ""), payload, int(time.time())):
+                self.bad_signatures += 1
+                return web.Response(status=401, text="bad signature")
+            batch = orjson.loads(payload)
+            for item in batch["items"]:
+                held = self.view.get(item["sku"])
+                if held is not None and item["version"] < held["version"]:
+                    self.older_after_newer += 1
+                    continue
+                self.view[item["sku"]] = item
+        return web.Response(status=204)
+
+    def start(self) -> FakeWebhook:
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            app = web.Application()
+            app.router.add_post("/stock", self.handle)
+            self._runner = web.AppRunner(app)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            self._loop.run_until_complete(site.start())
+            self.port = self._runner.addresses[0][1]
+            ready.set()
+            self._loop.run_forever()
+
+        threading.Thread(target=serve, daemon=True).start()
+        assert ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/stock"
+
+    def values(self) -> dict[str, tuple[int, int]]:
+        with self.lock:
+            return {sku: (item["version"], item["available"]) for sku, item in self.view.items()}
+
+    def busiest_second(self) -> int:
+        with self.lock:
+            times = list(self.requests)
+        return max((sum(1 for t in times if start <= t < start + 1.0) for start in times), default=0)

@@ -1,0 +1,106 @@
+"""The webhook sink as a user runs it (`stockstream sink run NAME --config sinks.yaml`) against
+a receiver on 127.0.0.1: every SKU ends at its latest value on availability.web, through an
+outage of the receiver and a SIGKILL of the sink; never an older version after a newer, never
+a bad signature, never more requests in a second than the budget."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from streams.app import topics
+from streams.testing.clients import apply_policies
+from streams.testing.deployment import STOCKSTREAM, wait_for
+from tests.fakes.webhook import FakeWebhook
+
+SECRET = "hook-s3cret"
+POLICIES = "channels:\n  web:\n    locations: [WH1]\n    publish_interval: 0.2\n"
+SINKS = """
+sinks:
+  hook:
+    kind: webhook
+    channel: web
+    url: {url}
+    secret_env: HOOK_SECRET
+    batch_size: 20
+    rate_per_second: 5
+    burst: 5
+"""
+
+
+def receipt(n: int, sku: str, qty: int) -> dict:
+    return {"event_id": f"e{n}", "type": "Adjustment" if qty < 0 else "Receipt", "sku": sku, "location": "WH1",
+            "qty": qty, "source": "wms", "reason": "recount" if qty < 0 else None,
+            "occurred_at": datetime.now(timezone.utc).isoformat()}
+
+
+def latest(deployment) -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    for delta in deployment.read(topics.CHANNEL_PREFIX + "web"):
+        if delta["version"] >= out.get(delta["sku"], (0, 0))[0]:
+            out[delta["sku"]] = (delta["version"], delta["available"])
+    return out
+
+
+@pytest.fixture
+def receiver():
+    fake = FakeWebhook(SECRET.encode()).start()
+    yield fake
+    fake.stop()
+
+
+def start_sink(deployment, tmp_path):
+    env = {**deployment.env, "HOOK_SECRET": SECRET}
+    log = open(tmp_path / "sink.log", "ab")
+    return subprocess.Popen([STOCKSTREAM, "sink", "run", "hook", "--config", str(tmp_path / "sinks.yaml")],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_the_receiver_ends_with_every_latest_value_through_an_outage_and_a_kill(deployment, receiver, tmp_path):
+    apply_policies(deployment, tmp_path, POLICIES)
+    (tmp_path / "sinks.yaml").write_text(SINKS.format(url=receiver.url))
+    deployment.worker()
+    sink = start_sink(deployment, tmp_path)
+    try:
+        skus = [f"HOOK-{i}" for i in range(60)]
+        deployment.produce([receipt(i, sku, 10) for i, sku in enumerate(skus)])
+        wait_for(lambda: receiver.values() == latest(deployment) and len(receiver.values()) == 60, 90,
+                 "the first values at the receiver")
+
+        receiver.down = True  # an outage while deltas keep flowing
+        n = 1000
+        for round_ in range(3):
+            deployment.produce([receipt(n := n + 1, sku, -1) for sku in skus[::2]])
+            time.sleep(1)
+        sink.send_signal(signal.SIGKILL)  # and the sink dies during it
+        sink.wait(10)
+        deployment.produce([receipt(n := n + 1, sku, 5) for sku in skus[1::2]])
+        receiver.down = False
+        sink = start_sink(deployment, tmp_path)
+
+        wait_for(lambda: receiver.values() == latest(deployment), 90, "every latest value after the outage")
+        assert receiver.bad_signatures == 0
+        assert receiver.older_after_newer == 0
+        assert receiver.busiest_second() <= 5 + 5  # rate + burst
+        listed = subprocess.run([STOCKSTREAM, "sink", "list", "--config", str(tmp_path / "sinks.yaml")],
+                                env=deployment.env, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0 and "hook" in listed.stdout and "webhook" in listed.stdout
+    finally:
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(30)
+    assert sink.returncode == 0, (tmp_path / "sink.log").read_text()[-2000:]
+
+
+def test_a_wrong_field_is_named_and_nothing_runs(deployment, tmp_path):
+    (tmp_path / "sinks.yaml").write_text(SINKS.format(url="ftp://nowhere"))
+    done = subprocess.run([STOCKSTREAM, "sink", "run", "hook", "--config", str(tmp_path / "sinks.yaml")],
+                          env={**deployment.env, "HOOK_SECRET": SECRET}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "sinks.hook.url" in done.stderr
+    (tmp_path / "sinks.yaml").write_text(SINKS.format(url="http://127.0.0.1:9/stock"))
+    done = subprocess.run([STOCKSTREAM, "sink", "run", "hook", "--config", str(tmp_path / "sinks.yaml")],
+                          env=deployment.env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "HOOK_SECRET" in done.stderr

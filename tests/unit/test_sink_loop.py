@@ -1,0 +1,156 @@
+"""agents/sinks/runner.py's SinkLoop against a scripted channel and an in-memory log: latest
+values reach the channel, commits never pass an unacknowledged value, the budget holds, a
+429's Retry-After is honoured, the breaker opens, and refusals and bad records are dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from agents.sinks.config import Sink
+from agents.sinks.runner import BREAKER_FAILURES, Answer, SinkLoop
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class MemoryLog:
+    def __init__(self, records: list[tuple[int, int, bytes | None, bytes | None]], clock: Clock) -> None:
+        self.records, self.clock = list(records), clock
+        self.commits: list[dict[int, int]] = []
+        self.dead: list[tuple[int, int, str]] = []
+
+    async def poll(self, timeout: float):
+        self.clock.now += timeout if not self.records else 0.001
+        out, self.records = self.records[:5], self.records[5:]
+        return out
+
+    async def commit(self, offsets):
+        self.commits.append(dict(offsets))
+
+    async def dead_letter(self, partition, offset, key, value, reason):
+        self.dead.append((partition, offset, reason))
+
+
+class ScriptedChannel:
+    """Acknowledges everything unless told otherwise; records what it showed and when."""
+
+    def __init__(self, clock: Clock, answers=None) -> None:
+        self.clock, self.answers = clock, list(answers or [])
+        self.shown: dict[str, tuple[int, int]] = {}
+        self.calls: list[tuple[float, int]] = []
+
+    def cost(self, count: int) -> float:
+        return 1
+
+    async def send(self, updates):
+        self.calls.append((self.clock.now, len(updates)))
+        script = self.answers.pop(0) if self.answers else "ok"
+        if script == "ok":
+            for u in updates:
+                assert u.version > self.shown.get(u.sku, (0, 0))[0]
+                self.shown[u.sku] = (u.version, u.available)
+            return Answer(acknowledged=updates)
+        if script == "429":
+            return Answer(retry=updates, retry_after=2.0)
+        if script == "refuse":
+            return Answer(refused=[(u, "422 unknown item") for u in updates])
+        raise ConnectionError("down")
+
+    async def close(self):
+        pass
+
+
+async def decode(value):
+    return orjson.loads(value)
+
+
+def record(partition: int, offset: int, sku: str, available: int, version: int):
+    value = orjson.dumps({"sku": sku, "channel": "web", "available": available, "version": version,
+                          "previous": None, "published_at": 0})
+    return (partition, offset, sku.encode(), value)
+
+
+def sink(**changes) -> Sink:
+    values = dict(name="hook", kind="webhook", channel="web", batch_size=10, rate=10.0, burst=10.0)
+    values.update(changes)
+    return Sink(**values)
+
+
+def run(loop: SinkLoop, clock: Clock, seconds: float) -> None:
+    async def go():
+        end = clock.now + seconds
+        while clock.now < end:
+            await loop.step()
+    asyncio.run(go())
+
+
+def test_the_latest_value_of_every_sku_arrives_and_everything_is_committed_after():
+    clock = Clock()
+    records = [record(0, i, f"S{i % 7}", i, i // 7 + 1) for i in range(70)]
+    log, channel = MemoryLog(records, clock), ScriptedChannel(clock)
+    loop = SinkLoop(sink(), channel, log, decode, clock=clock, sleep=clock.sleep)
+    run(loop, clock, 5)
+    assert {sku: v for sku, (v, _) in channel.shown.items()} == {f"S{i}": 10 for i in range(7)}
+    assert log.commits[-1] == {0: 70}
+
+
+def test_nothing_is_committed_past_a_value_the_channel_did_not_take():
+    clock = Clock()
+    log = MemoryLog([record(0, 0, "A", 1, 1), record(0, 1, "B", 1, 1)], clock)
+    channel = ScriptedChannel(clock, answers=["down"] * 100)
+    loop = SinkLoop(sink(), channel, log, decode, clock=clock, sleep=clock.sleep)
+    run(loop, clock, 5)
+    assert all(commit.get(0, 0) == 0 for commit in log.commits)
+    assert loop.backlog.committable(0) == 0
+
+
+def test_the_budget_holds_a_busy_sink_to_its_rate():
+    clock = Clock()
+    records = [record(p, i, f"S{p}-{i}", 1, 1) for p in range(2) for i in range(200)]
+    log, channel = MemoryLog(records, clock), ScriptedChannel(clock)
+    loop = SinkLoop(sink(batch_size=1, rate=5.0, burst=5.0), channel, log, decode, clock=clock, sleep=clock.sleep)
+    run(loop, clock, 20)
+    times = [t for t, _ in channel.calls]
+    for start in times:
+        assert sum(1 for t in times if start <= t < start + 1.0) <= 5 + 5
+    assert len(times) <= 5 + 5 * 20.1
+
+
+def test_a_429_waits_its_retry_after_and_failures_open_the_breaker():
+    clock = Clock()
+    log = MemoryLog([record(0, 0, "A", 1, 1)], clock)
+    channel = ScriptedChannel(clock, answers=["429"])
+    loop = SinkLoop(sink(), channel, log, decode, clock=clock, sleep=clock.sleep)
+    run(loop, clock, 5)
+    assert channel.calls[1][0] - channel.calls[0][0] >= 2.0
+    assert channel.shown == {"A": (1, 1)}
+
+    clock, failing = Clock(), ["down"] * BREAKER_FAILURES
+    log = MemoryLog([record(0, 0, "A", 1, 1)], clock)
+    channel = ScriptedChannel(clock, answers=failing)
+    loop = SinkLoop(sink(), channel, log, decode, clock=clock, sleep=clock.sleep)
+    run(loop, clock, 120)
+    gaps = [b[0] - a[0] for a, b in zip(channel.calls, channel.calls[1:])]
+    assert max(gaps) >= 30.0  # the breaker held sends back
+    assert channel.shown == {"A": (1, 1)}
+
+
+def test_refused_values_and_unreadable_records_go_to_the_dlq_and_are_committed_past():
+    clock = Clock()
+    log = MemoryLog([(0, 0, b"X", b"not json"), record(0, 1, "A", 1, 1)], clock)
+    channel = ScriptedChannel(clock, answers=["refuse"])
+    loop = SinkLoop(sink(), channel, log, decode, clock=clock, sleep=clock.sleep)
+    run(loop, clock, 3)
+    assert [(p, o) for p, o, _ in log.dead] == [(0, 0), (0, 1)]
+    assert log.dead[1][2] == "refused by webhook: 422 unknown item"
+    assert log.commits[-1] == {0: 2}
