@@ -21,7 +21,7 @@ from streams.app import topics
 from streams.app.settings import Settings
 from streams.cli.kafka import client_config, create_topic_specs
 
-RUNNABLE = {"webhook"}  # the kinds built so far
+RUNNABLE = {"webhook", "shopify"}  # the kinds built so far
 
 
 def load(file: str) -> dict[str, Sink]:
@@ -68,7 +68,6 @@ async def serve(settings: Settings, sink: Sink, secrets: dict[str, str]) -> None
 
     from agents.sinks.kafka_log import KafkaLog
     from agents.sinks.runner import SinkLoop
-    from agents.sinks.webhook import WebhookChannel
     from streams.wire.codec import default_codec
 
     codec = default_codec()
@@ -81,8 +80,7 @@ async def serve(settings: Settings, sink: Sink, secrets: dict[str, str]) -> None
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    channel = WebhookChannel(sink.options["url"], sink.channel, secrets["secret"].encode(),
-                             sink.options["timeout_seconds"], aiohttp.ClientSession())
+    channel = build_channel(sink, secrets, aiohttp.ClientSession())
     kafka = KafkaLog(sink, settings)
     await kafka.start()
     print(f"sink {sink.name}: {sink.kind} for availability.{sink.channel}, {sink.rate:g}/s "
@@ -92,6 +90,18 @@ async def serve(settings: Settings, sink: Sink, secrets: dict[str, str]) -> None
     finally:
         await kafka.stop()
         await channel.close()
+
+
+def build_channel(sink: Sink, secrets: dict[str, str], session) -> object:
+    if sink.kind == "webhook":
+        from agents.sinks.webhook import WebhookChannel
+
+        return WebhookChannel(sink.options["url"], sink.channel, secrets["secret"].encode(),
+                              sink.options["timeout_seconds"], session)
+    from agents.sinks.shopify import ShopifyChannel
+
+    return ShopifyChannel(sink.options["shop_url"], sink.options["api_version"], secrets["token"],
+                          sink.options["location"], sink.options["items"], sink.channel, session)
 
 
 def show(settings: Settings, file: str) -> int:

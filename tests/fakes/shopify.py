@@ -1,0 +1,100 @@
+"""A Shopify GraphQL Admin API on 127.0.0.1, for inventorySetQuantities: a leaky bucket like
+the Standard plan's (cost 10 a mutation, 1,000 points, 100 restored a second) that answers
+THROTTLED when a call does not fit, throttleStatus in every answer, a token check, random
+429s, 500s and slow answers, and the quantity set per inventory item."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+class FakeShopify:
+    def __init__(self, token: str, maximum: float = 1000, restore: float = 100, cost: float = 10,
+                 flaky: float = 0.0, seed: int = 7) -> None:
+        self.token, self.maximum, self.restore, self.cost = token, maximum, restore, cost
+        self.available, self.at = maximum, time.monotonic()
+        self.flaky, self.random = flaky, random.Random(seed)
+        self.quantities: dict[str, int] = {}  # inventory item -> available
+        self.throttled = 0
+        self.calls = 0
+        self.keys: set[str] = set()
+        self.unkeyed = 0  # calls without an @idempotent key
+        self.down = False
+        self.lock = threading.Lock()
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+
+    def _bucket(self) -> dict[str, float]:
+        return {"maximumAvailable": self.maximum, "currentlyAvailable": round(self.available, 1),
+                "restoreRate": self.restore}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.headers.get("X-Shopify-Access-Token") != self.token:
+            return web.json_response({"errors": "[API] Invalid API key or access token"}, status=401)
+        body = orjson.loads(await request.read())
+        roll = self.random.random()
+        if self.down or roll < self.flaky / 3:
+            return web.Response(status=503 if self.down else 500)
+        if roll < 2 * self.flaky / 3:
+            return web.Response(status=429, headers={"Retry-After": "0.5"})
+        if roll < self.flaky:
+            await asyncio.sleep(2)  # slow, then answers
+        with self.lock:
+            self.calls += 1
+            now = time.monotonic()
+            self.available = min(self.maximum, self.available + (now - self.at) * self.restore)
+            self.at = now
+            cost = {"requestedQueryCost": self.cost, "throttleStatus": self._bucket()}
+            if self.available < self.cost:
+                self.throttled += 1
+                return web.json_response({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                                          "extensions": {"cost": cost}})
+            self.available -= self.cost
+            query = body["query"]
+            if "@idempotent" in query:
+                self.keys.add(query.split('@idempotent(key: "')[1].split('"')[0])
+            else:
+                self.unkeyed += 1
+            for quantity in body["variables"]["input"]["quantities"]:
+                self.quantities[quantity["inventoryItemId"]] = quantity["quantity"]
+            cost = {"requestedQueryCost": self.cost, "actualQueryCost": self.cost, "throttleStatus": self._bucket()}
+        return web.json_response({"data": {"inventorySetQuantities": {"userErrors": []}}, "extensions": {"cost": cost}})
+
+    def start(self) -> FakeShopify:
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            app = web.Application()
+            app.router.add_post("/admin/api/{version}/graphql.json", self.handle)
+            self._runner = web.AppRunner(app)
+            self._loop.run_until_complete(self._runner.setup())
+            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", 0).start())
+            self.port = self._runner.addresses[0][1]
+            ready.set()
+            self._loop.run_forever()
+
+        threading.Thread(target=serve, daemon=True).start()
+        assert ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def values(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.quantities)
