@@ -160,6 +160,8 @@ def parse_sink(name: Any, spec: Any, path: str, base: Path) -> Sink:
     for field_name, (check, default) in optional.items():
         options[field_name] = check(f"{path}.{field_name}", spec[field_name]) if field_name in spec else default
     options["items"] = items_of(spec, path, base, required=kind in NEEDS_ITEMS)
+    if "directory" in options:  # relative to the file, as items_file is
+        options["directory"] = str(base / options["directory"])
     default_batch, most = BATCH[kind]
     batch = spec.get("batch_size", default_batch)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= most:
@@ -175,6 +177,8 @@ def default_budget(kind: str, options: Mapping[str, Any]) -> tuple[float, float]
         return SHOPIFY_PLANS[options["plan"]]
     if kind == "amazon":
         return AMAZON_RATE, AMAZON_BURST
+    if kind == "edi846":
+        return 1.0 / options["every_seconds"], 1.0  # a file per interval
     return 10.0, 10.0  # webhook and files: a polite default; set rate_per_second for yours
 
 

@@ -21,7 +21,7 @@ from streams.app import topics
 from streams.app.settings import Settings
 from streams.cli.kafka import client_config, create_topic_specs
 
-RUNNABLE = {"webhook", "shopify"}  # the kinds built so far
+RUNNABLE = {"webhook", "shopify", "edi846"}  # the kinds built so far
 
 
 def load(file: str) -> dict[str, Sink]:
@@ -98,6 +98,13 @@ def build_channel(sink: Sink, secrets: dict[str, str], session) -> object:
 
         return WebhookChannel(sink.options["url"], sink.channel, secrets["secret"].encode(),
                               sink.options["timeout_seconds"], session)
+    if sink.kind == "edi846":
+        from agents.sinks.edi846 import Edi846Channel
+        from agents.sinks.x12 import Party
+
+        options = sink.options
+        return Edi846Channel(options["directory"], Party(options["sender_qualifier"], options["sender_id"]),
+                             Party(options["receiver_qualifier"], options["receiver_id"]), options["items"])
     from agents.sinks.shopify import ShopifyChannel
 
     return ShopifyChannel(sink.options["shop_url"], sink.options["api_version"], secrets["token"],
