@@ -14,6 +14,7 @@ from streams.app.settings import Settings
 from streams.wire.deadletters import fit, headers_for
 
 MAX_RECORDS = 5000
+MAX_SEND_SECONDS = 1200  # the longest a send may hold the loop (a feed waits up to 900 s)
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -34,7 +35,10 @@ class KafkaLog:
         self.dlq = settings.topic(sink.dlq_topic)
         self.consumer = AIOKafkaConsumer(
             self.topic, group_id=settings.topic(sink.group_id), enable_auto_commit=False,
-            auto_offset_reset="earliest", **client_options(settings))
+            auto_offset_reset="earliest",
+            # A send may wait for the channel (an Amazon feed is processed in minutes): the group
+            # must not take the partitions away meanwhile.
+            max_poll_interval_ms=MAX_SEND_SECONDS * 1000, **client_options(settings))
         self.producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_options(settings))
 
     async def start(self) -> None:

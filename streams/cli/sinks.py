@@ -21,7 +21,7 @@ from streams.app import topics
 from streams.app.settings import Settings
 from streams.cli.kafka import client_config, create_topic_specs
 
-RUNNABLE = {"webhook", "shopify", "edi846"}  # the kinds built so far
+RUNNABLE = {"webhook", "shopify", "edi846", "amazon"}  # the kinds built so far
 
 
 def load(file: str) -> dict[str, Sink]:
@@ -105,6 +105,10 @@ def build_channel(sink: Sink, secrets: dict[str, str], session) -> object:
         options = sink.options
         return Edi846Channel(options["directory"], Party(options["sender_qualifier"], options["sender_id"]),
                              Party(options["receiver_qualifier"], options["receiver_id"]), options["items"])
+    if sink.kind == "amazon":
+        from agents.sinks.amazon import AmazonChannel
+
+        return AmazonChannel(sink.options, secrets, session)
     from agents.sinks.shopify import ShopifyChannel
 
     return ShopifyChannel(sink.options["shop_url"], sink.options["api_version"], secrets["token"],

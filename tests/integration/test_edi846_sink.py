@@ -73,6 +73,7 @@ def test_files_carry_the_latest_values_and_control_numbers_increase_across_resta
         sink.wait(30)
         sink = start(deployment, tmp_path)
         deployment.produce([receipt(100 + i, sku, -4) for i, sku in enumerate(skus[:7])])
+        wait_for(lambda: sum(v == 5 for v in expected().values()) == 7, 60, "the decreases' deltas")
         wait_for(lambda: read_files(tmp_path / "out")[1] == expected(), 60, "the decreases in a later file")
         controls, _ = read_files(tmp_path / "out")
         assert controls == sorted(controls) and len(set(controls)) == len(controls) >= 2

@@ -59,7 +59,6 @@ def test_shopify_ends_with_every_latest_value_within_its_bucket(deployment, shop
         shop.down = True
         deployment.produce([receipt(1000 + i, sku, -3) for i, sku in enumerate(skus[::3])])
         time.sleep(3)
-        shop.down = False
 
         def expected() -> dict[str, int]:
             latest: dict[str, tuple[int, int]] = {}
@@ -67,6 +66,10 @@ def test_shopify_ends_with_every_latest_value_within_its_bucket(deployment, shop
                 if delta["version"] >= latest.get(delta["sku"], (0, 0))[0]:
                     latest[delta["sku"]] = (delta["version"], delta["available"])
             return {item(sku): value for sku, (_, value) in latest.items()}
+
+        # the decreases are on the topic before Shopify is compared with it
+        wait_for(lambda: sum(v == 17 for v in expected().values()) == 100, 60, "the decreases' deltas")
+        shop.down = False
 
         wait_for(lambda: len(expected()) == 300 and shop.values() == expected(), 120,
                  "Shopify showing every latest value")

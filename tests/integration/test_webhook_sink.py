@@ -79,6 +79,8 @@ def test_the_receiver_ends_with_every_latest_value_through_an_outage_and_a_kill(
         sink.send_signal(signal.SIGKILL)  # and the sink dies during it
         sink.wait(10)
         deployment.produce([receipt(n := n + 1, sku, 5) for sku in skus[1::2]])
+        # every SKU's change is on the topic before the receiver is compared with it
+        wait_for(lambda: all(latest(deployment)[sku][0] > 1 for sku in skus), 60, "every change's delta")
         receiver.down = False
         sink = start_sink(deployment, tmp_path)
 
