@@ -7,8 +7,8 @@ Kafka, no clock, no I/O.
 2. `take(n)` hands out up to n SKUs to send, most urgent first: zeros (a sell-out), then other
    decreases, then increases, each oldest first. A SKU with a send in flight is not handed out
    again until that send ends, so an older version can never reach the channel after a newer.
-3. `acknowledged` (the channel said yes) or `failed` (try again later) ends a send. A failed
-   update goes back unless a newer one arrived meanwhile.
+3. `acknowledged` (the channel said yes), `failed` (try again later) or `dropped` (refused for
+   good, dead-lettered) ends a send. A failed update goes back unless a newer one arrived.
 4. `committable(partition)` is the offset the sink may commit: below the first record whose
    value the channel has not acknowledged (an update coalesced from several records counts
    from its first), so a crash re-sends and never loses the last value.
@@ -89,6 +89,11 @@ class Backlog:
             newer = self.held.get(update.sku)
             if newer is not None:
                 newer.shown = update.available
+
+    def dropped(self, update: Update) -> None:
+        """A send refused for good (dead-lettered): done with, yet not shown, so the same
+        version replayed from the DLQ is taken again."""
+        self.in_flight.pop(update.sku, None)
 
     def failed(self, updates: Iterable[Update]) -> None:
         for update in updates:

@@ -178,7 +178,7 @@ class SinkLoop:
         await self.kafka.dead_letter(partition, offset, key, value, f"refused by {self.sink.kind}: {reason}")
         self.counters.refused += 1
         self.counters.dead_letters += 1
-        self.backlog.acknowledged([update])  # done with: replay-dlq sends it again
+        self.backlog.dropped(update)  # done with; `stockstream replay-dlq` can send it again
 
     def back_off(self, retry_after: float | None) -> None:
         self.failures += 1

@@ -65,6 +65,11 @@ def channel_topic(channel: str) -> TopicSpec:
     return TopicSpec(CHANNEL_PREFIX + channel, "AvailabilityDelta", _by_sku, compacted=True)
 
 
+def sink_dlq(name: str) -> TopicSpec:
+    """sinks.<name>.dlq: what a sink's channel refused for good, with the reason."""
+    return TopicSpec(f"sinks.{name}.dlq", None)
+
+
 def spec(logical: str) -> TopicSpec:
     try:
         return TOPICS[logical]
@@ -72,5 +77,8 @@ def spec(logical: str) -> TopicSpec:
         channel = logical.removeprefix(CHANNEL_PREFIX)
         if logical.startswith(CHANNEL_PREFIX) and channel and "." not in channel:
             return channel_topic(channel)
-        known = ", ".join(sorted(TOPICS)) + ", availability.<channel>"
+        parts = logical.split(".")
+        if len(parts) == 3 and parts[0] == "sinks" and parts[1] and parts[2] == "dlq":
+            return sink_dlq(parts[1])
+        known = ", ".join(sorted(TOPICS)) + ", availability.<channel>, sinks.<name>.dlq"
         raise KeyError(f"unknown topic {logical!r}; stockstream's topics are: {known}") from None

@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     list_sinks.add_argument("--config", required=True, help="the sinks YAML file")
     list_sinks.set_defaults(run=_sink_list)
 
+    replay = sub.add_parser("replay-dlq", help="send dead letters back to the topic they came from")
+    replay.add_argument("--topic", default="inventory.dlq", help="the DLQ, e.g. sinks.shop.dlq (default inventory.dlq)")
+    replay.add_argument("--since", help="only letters that failed at or after this time (ISO 8601)")
+    replay.add_argument("--reason", help="only letters whose reason contains this text")
+    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed, send nothing")
+    replay.set_defaults(run=_replay)
+
     verify = sub.add_parser("verify", help="compare GET /positions of a running worker with an expected.json")
     verify.add_argument("expected", help="expected.json, as `simulate` writes it")
     verify.add_argument("--timeout", type=float, default=60, help="seconds to wait for the worker to catch up")
@@ -182,6 +189,12 @@ def _sink_list(args: argparse.Namespace, settings: Settings) -> int:
     from streams.cli import sinks
 
     return sinks.show(settings, args.config)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.cli.replay import replay
+
+    return replay(settings, args.topic, args.since, args.reason, args.dry_run)
 
 
 OFFLINE = {_simulate, _produce}  # need no broker, or check it themselves after checking their input

@@ -54,7 +54,7 @@ def run(settings: Settings, file: str, name: str) -> int:
     if missing:
         print(f"stockstream: sink {name}: set {', '.join(missing)} in the environment", file=sys.stderr)
         return 2
-    if create_topic_specs(settings, [topics.TopicSpec(sink.dlq_topic, None)], quiet=True):
+    if create_topic_specs(settings, [topics.sink_dlq(sink.name)], quiet=True):
         return 1
     import uvloop
 

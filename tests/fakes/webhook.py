@@ -22,6 +22,7 @@ class FakeWebhook:
         self.bad_signatures = 0
         self.older_after_newer = 0  # a version below one already shown
         self.down = False
+        self.refuse: set[str] = set()  # SKUs answered 422 (a value the receiver will not take)
         self.lock = threading.Lock()
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -37,6 +38,8 @@ class FakeWebhook:
                 self.bad_signatures += 1
                 return web.Response(status=401, text="bad signature")
             batch = orjson.loads(payload)
+            if any(item["sku"] in self.refuse for item in batch["items"]):
+                return web.Response(status=422, text="unknown item")
             for item in batch["items"]:
                 held = self.view.get(item["sku"])
                 if held is not None and item["version"] < held["version"]:

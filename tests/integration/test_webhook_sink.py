@@ -106,3 +106,30 @@ def test_a_wrong_field_is_named_and_nothing_runs(deployment, tmp_path):
     done = subprocess.run([STOCKSTREAM, "sink", "run", "hook", "--config", str(tmp_path / "sinks.yaml")],
                           env=deployment.env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "HOOK_SECRET" in done.stderr
+
+
+def test_a_refused_value_goes_to_the_sink_s_dlq_and_replay_dlq_sends_it_again(deployment, receiver, tmp_path):
+    apply_policies(deployment, tmp_path, POLICIES)
+    (tmp_path / "sinks.yaml").write_text(SINKS.format(url=receiver.url).replace("batch_size: 20", "batch_size: 1"))
+    deployment.worker()
+    receiver.refuse = {"HOOK-BAD"}
+    sink = start_sink(deployment, tmp_path)
+    try:
+        deployment.produce([receipt(1, "HOOK-OK", 4), receipt(2, "HOOK-BAD", 6)])
+        wait_for(lambda: receiver.values().get("HOOK-OK") == (1, 4), 60, "the good value")
+        letters = wait_for(lambda: deployment.read("sinks.hook.dlq"), 60, "the refused value's dead letter")
+        assert len(letters) == 1 and b"HOOK-BAD" in letters[0].key()
+        reason = dict(letters[0].headers())["stockstream.dlq.reason"].decode()
+        assert reason.startswith("refused by webhook: HTTP 422")
+
+        dry = subprocess.run([STOCKSTREAM, "replay-dlq", "--topic", "sinks.hook.dlq", "--dry-run"],
+                             env=deployment.env, capture_output=True, text=True, timeout=60)
+        assert dry.returncode == 0 and "would replay 1" in dry.stdout, dry.stderr
+        receiver.refuse = set()  # the receiver learnt the item
+        done = subprocess.run([STOCKSTREAM, "replay-dlq", "--topic", "sinks.hook.dlq", "--reason", "422"],
+                              env=deployment.env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "replayed 1" in done.stdout, done.stderr
+        wait_for(lambda: receiver.values().get("HOOK-BAD") == (1, 6), 60, "the replayed value")
+    finally:
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(30)

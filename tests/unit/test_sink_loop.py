@@ -154,3 +154,14 @@ def test_refused_values_and_unreadable_records_go_to_the_dlq_and_are_committed_p
     assert [(p, o) for p, o, _ in log.dead] == [(0, 0), (0, 1)]
     assert log.dead[1][2] == "refused by webhook: 422 unknown item"
     assert log.commits[-1] == {0: 2}
+
+
+def test_a_refused_value_replayed_from_the_dlq_is_taken_again():
+    clock = Clock()
+    log = MemoryLog([record(0, 0, "A", 1, 1)], clock)
+    channel = ScriptedChannel(clock, answers=["refuse"])
+    loop = SinkLoop(sink(), channel, log, decode, clock=clock, sleep=clock.sleep)
+    run(loop, clock, 2)
+    log.records.append(record(0, 1, "A", 1, 1))  # replay-dlq put it back on the topic
+    run(loop, clock, 2)
+    assert channel.shown == {"A": (1, 1)}
