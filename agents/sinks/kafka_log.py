@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.sinks.config import Sink
+from agents.sinks.metrics import SinkMetrics
 from streams.app.settings import Settings
 from streams.wire.deadletters import fit, headers_for
 
@@ -40,6 +41,7 @@ class KafkaLog:
             # must not take the partitions away meanwhile.
             max_poll_interval_ms=MAX_SEND_SECONDS * 1000, **client_options(settings))
         self.producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_options(settings))
+        self.metrics = SinkMetrics(sink.name)
 
     async def start(self) -> None:
         await self.producer.start()
@@ -51,7 +53,16 @@ class KafkaLog:
 
     async def poll(self, timeout: float) -> list[tuple[int, int, bytes | None, bytes | None]]:
         batches = await self.consumer.getmany(timeout_ms=int(timeout * 1000), max_records=MAX_RECORDS)
+        await self.measure_lag()
         return [(tp.partition, m.offset, m.key, m.value) for tp, messages in batches.items() for m in messages]
+
+    async def measure_lag(self) -> None:
+        behind = 0
+        for tp in self.consumer.assignment():
+            end = self.consumer.highwater(tp)
+            if end is not None:
+                behind += max(0, end - await self.consumer.position(tp))
+        self.metrics.lag.set(behind)
 
     async def commit(self, offsets: dict[int, int]) -> None:
         assigned = {tp.partition for tp in self.consumer.assignment()}

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from agents.sinks.backlog import Backlog, Update
 from agents.sinks.budget import TokenBucket
 from agents.sinks.config import Sink
+from agents.sinks.metrics import SinkMetrics
 
 log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MOST = 0.5, 30.0  # seconds
@@ -72,15 +73,6 @@ class Decoder(Protocol):
     async def __call__(self, value: bytes | None) -> dict[str, Any]: ...
 
 
-@dataclass
-class Counters:
-    sent: int = 0
-    acknowledged: int = 0
-    retried: int = 0
-    refused: int = 0
-    dead_letters: int = 0
-    requests: int = 0
-    budget_used: float = 0.0
 
 
 class SinkLoop:
@@ -95,7 +87,7 @@ class SinkLoop:
         self.committed: dict[int, int] = {}
         self.last_commit = clock()
         self.raw: dict[str, tuple[int, int, bytes | None, bytes | None]] = {}  # sku -> its last record
-        self.counters = Counters()
+        self.metrics = SinkMetrics(sink.name)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -108,6 +100,7 @@ class SinkLoop:
             await self.read(partition, offset, key, value)
         await self.send_what_is_due()
         await self.commit()
+        self.metrics.backlog.set(len(self.backlog) + len(self.backlog.in_flight))
 
     async def read(self, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
         try:
@@ -116,7 +109,7 @@ class SinkLoop:
                 raise ValueError(f"channel: {delta['channel']} on the topic of {self.sink.channel}")
         except Exception as err:  # noqa: BLE001 - a record we cannot read is refused, not fatal
             await self.kafka.dead_letter(partition, offset, key, value, f"decode: {err}")
-            self.counters.dead_letters += 1
+            self.metrics.refused.inc()
             self.backlog.seen[partition] = max(offset, self.backlog.seen.get(partition, -1))
             return
         if self.backlog.add(delta, partition, offset):
@@ -147,20 +140,20 @@ class SinkLoop:
     async def send(self, batch: list[Update]) -> None:
         now = self.clock()
         estimate = self.channel.cost(len(batch))
-        self.counters.requests += 1
-        self.counters.sent += len(batch)
+        self.metrics.sent.inc(len(batch))
         try:
-            answer = await self.channel.send(batch)
+            with self.metrics.send_seconds.time():
+                answer = await self.channel.send(batch)
         except Exception as err:  # noqa: BLE001 - a transport that raised: all of it is retried
             log.warning("sink %s: send failed: %s", self.sink.name, err)
             answer = Answer(retry=batch)
         spent = answer.spent if answer.spent is not None else estimate
         self.bucket.spend(spent, now)
-        self.counters.budget_used += spent
+        self.metrics.budget_used.inc(spent)
         if answer.budget is not None:
             self.bucket.observe(*answer.budget, now=self.clock())
         self.backlog.acknowledged(answer.acknowledged)
-        self.counters.acknowledged += len(answer.acknowledged)
+        self.metrics.acknowledged.inc(len(answer.acknowledged))
         for update in answer.acknowledged:
             if update.sku not in self.backlog.held:
                 self.raw.pop(update.sku, None)  # kept only while its value may be refused
@@ -168,7 +161,7 @@ class SinkLoop:
             await self.refuse(update, reason)
         if answer.retry:
             self.backlog.failed(answer.retry)
-            self.counters.retried += len(answer.retry)
+            self.metrics.retried.inc(len(answer.retry))
             self.back_off(answer.retry_after)
         else:
             self.failures = 0
@@ -176,8 +169,7 @@ class SinkLoop:
     async def refuse(self, update: Update, reason: str) -> None:
         partition, offset, key, value = self.raw.get(update.sku, (update.partition, update.last_offset, None, None))
         await self.kafka.dead_letter(partition, offset, key, value, f"refused by {self.sink.kind}: {reason}")
-        self.counters.refused += 1
-        self.counters.dead_letters += 1
+        self.metrics.refused.inc()
         self.backlog.dropped(update)  # done with; `stockstream replay-dlq` can send it again
 
     def back_off(self, retry_after: float | None) -> None:

@@ -35,7 +35,7 @@ def load(file: str) -> dict[str, Sink]:
     return parse_sinks(document, path.parent)
 
 
-def run(settings: Settings, file: str, name: str) -> int:
+def run(settings: Settings, file: str, name: str, metrics: str | None = None) -> int:
     try:
         sinks = load(file)
     except SinkConfigError as err:
@@ -56,6 +56,11 @@ def run(settings: Settings, file: str, name: str) -> int:
         return 2
     if create_topic_specs(settings, [topics.sink_dlq(sink.name)], quiet=True):
         return 1
+    if metrics:
+        from prometheus_client import start_http_server
+
+        host, _, port = metrics.rpartition(":")
+        start_http_server(int(port), addr=host or "0.0.0.0")
     import uvloop
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -111,8 +116,11 @@ def build_channel(sink: Sink, secrets: dict[str, str], session) -> object:
         return AmazonChannel(sink.options, secrets, session)
     from agents.sinks.shopify import ShopifyChannel
 
+    from agents.sinks.metrics import SinkMetrics
+
     return ShopifyChannel(sink.options["shop_url"], sink.options["api_version"], secrets["token"],
-                          sink.options["location"], sink.options["items"], sink.channel, session)
+                          sink.options["location"], sink.options["items"], sink.channel, session,
+                          drift=SinkMetrics(sink.name).drift)
 
 
 def show(settings: Settings, file: str) -> int:

@@ -5,6 +5,7 @@ a bad signature, never more requests in a second than the budget."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from streams.app import topics
 from streams.testing.clients import apply_policies
-from streams.testing.deployment import STOCKSTREAM, wait_for
+from streams.testing.deployment import STOCKSTREAM, free_port, http_get, wait_for
 from tests.fakes.webhook import FakeWebhook
 
 SECRET = "hook-s3cret"
@@ -53,11 +54,19 @@ def receiver():
     fake.stop()
 
 
-def start_sink(deployment, tmp_path):
+def start_sink(deployment, tmp_path, metrics_port: int | None = None):
     env = {**deployment.env, "HOOK_SECRET": SECRET}
-    log = open(tmp_path / "sink.log", "ab")
-    return subprocess.Popen([STOCKSTREAM, "sink", "run", "hook", "--config", str(tmp_path / "sinks.yaml")],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    metrics = ["--metrics", f"127.0.0.1:{metrics_port}"] if metrics_port else []
+    with open(tmp_path / "sink.log", "ab") as log:
+        return subprocess.Popen([STOCKSTREAM, "sink", "run", "hook", "--config", str(tmp_path / "sinks.yaml"),
+                                 *metrics], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def sink_metric(port: int, name: str) -> float:
+    status, body = http_get(port, "/metrics")
+    assert status == 200
+    found = re.search(rf'^{name}\{{sink="hook"\}} ([0-9.e+]+)$', body, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def test_the_receiver_ends_with_every_latest_value_through_an_outage_and_a_kill(deployment, receiver, tmp_path):
@@ -82,9 +91,14 @@ def test_the_receiver_ends_with_every_latest_value_through_an_outage_and_a_kill(
         # every SKU's change is on the topic before the receiver is compared with it
         wait_for(lambda: all(latest(deployment)[sku][0] > 1 for sku in skus), 60, "every change's delta")
         receiver.down = False
-        sink = start_sink(deployment, tmp_path)
+        port = free_port()
+        sink = start_sink(deployment, tmp_path, port)
 
         wait_for(lambda: receiver.values() == latest(deployment), 90, "every latest value after the outage")
+        wait_for(lambda: sink_metric(port, "stockstream_sink_backlog_skus") == 0
+                 and sink_metric(port, "stockstream_sink_lag_records") == 0, 30, "the sink's metrics settling")
+        assert sink_metric(port, "stockstream_sink_acknowledged_total") >= 30
+        assert sink_metric(port, "stockstream_sink_budget_used_total") >= 1
         assert receiver.bad_signatures == 0
         assert receiver.older_after_newer == 0
         assert receiver.busiest_second() <= 5 + 5  # rate + burst
