@@ -88,6 +88,7 @@ class SinkLoop:
         self.last_commit = clock()
         self.raw: dict[str, tuple[int, int, bytes | None, bytes | None]] = {}  # sku -> its last record
         self.metrics = SinkMetrics(sink.name)
+        self.next_read_back = clock() + (sink.options.get("read_back_seconds") or 0)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -99,6 +100,7 @@ class SinkLoop:
         for partition, offset, key, value in await self.kafka.poll(0.05 if owed else 0.5):
             await self.read(partition, offset, key, value)
         await self.send_what_is_due()
+        await self.read_back()
         await self.commit()
         self.metrics.backlog.set(len(self.backlog) + len(self.backlog.in_flight))
 
@@ -183,6 +185,30 @@ class SinkLoop:
             log.warning("sink %s: %d failures in a row, pausing sends for %.0f s", self.sink.name,
                         self.failures, delay)
         self.not_before = self.clock() + delay
+
+    async def read_back(self) -> None:
+        """A channel that can say what it shows (Shopify) is asked now and then; a value someone
+        changed there is reported (log and the drift metric), and set again at its next change."""
+        every = self.sink.options.get("read_back_seconds")
+        reader = getattr(self.channel, "read_back", None)
+        now = self.clock()
+        if reader is None or not every or now < self.next_read_back:
+            return
+        self.next_read_back = now + every
+        sent = {sku: available for sku, (_, available) in self.backlog.acked.items()
+                if sku not in self.backlog.held and sku not in self.backlog.in_flight}
+        if not sent:
+            return
+        try:
+            differs, budget = await reader(sent)
+        except Exception as err:  # noqa: BLE001 - a read-back that fails is tried at the next one
+            log.warning("sink %s: read-back failed: %s", self.sink.name, err)
+            return
+        if budget is not None:
+            self.bucket.observe(*budget, now=self.clock())
+        for sku, (ours, theirs) in sorted(differs.items())[:20]:
+            log.warning("sink %s: %s shows %s in the channel, %s was set (changed there?)",
+                        self.sink.name, sku, theirs, ours)
 
     async def commit(self, force: bool = False) -> None:
         now = self.clock()

@@ -120,6 +120,27 @@ def quantity_index(field: Any) -> int | None:
     return None
 
 
+READ_BACK_QUERY = (
+    "query Levels($ids: [ID!]!, $location: ID!) { nodes(ids: $ids) { ... on InventoryItem { id "
+    "inventoryLevel(locationId: $location) { quantities(names: [\"available\"]) { name quantity } } } } }")
+READ_BACK_BATCH = 250
+
+
+def read_back_request(item_ids: list[str], location: str) -> dict[str, Any]:
+    return {"query": READ_BACK_QUERY, "variables": {"ids": item_ids, "location": location}}
+
+
+def shown_quantities(body: Mapping[str, Any]) -> dict[str, int]:
+    """Inventory item id -> the available quantity Shopify shows (items it does not know: absent)."""
+    out = {}
+    for node in ((body.get("data") or {}).get("nodes")) or []:
+        level = (node or {}).get("inventoryLevel") or {}
+        for quantity in level.get("quantities") or []:
+            if quantity.get("name") == "available":
+                out[node["id"]] = quantity["quantity"]
+    return out
+
+
 class ShopifyChannel:
     """runner.Channel for Shopify. Drift found (a stale compare) is counted by `drift`."""
 
@@ -169,6 +190,31 @@ class ShopifyChannel:
             body = {"errors": [{"message": str(body)[:200]}]}
         wait = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
         return interpret(status, body, updates, wait)
+
+    async def read_back(self, sent: Mapping[str, int]) -> tuple[dict[str, tuple[int, int | None]], Any]:
+        """What Shopify shows for SKUs whose value it took: {sku: (sent, shown)} for each one
+        that differs, and Shopify's bucket after the last query (None if it gave none)."""
+        by_item = {self.items[sku]: sku for sku in sent if sku in self.items}
+        ids, differs, budget = list(by_item), {}, None
+        for start in range(0, len(ids), READ_BACK_BATCH):
+            chunk = ids[start:start + READ_BACK_BATCH]
+            async with self.session.post(self.url, data=orjson.dumps(read_back_request(chunk, self.location)),
+                                         headers=self.headers,
+                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+                if response.status != 200:
+                    break  # read it all again next time
+                body = orjson.loads(await response.read())
+            budget = throttle(body)[0] or budget
+            if body.get("errors"):
+                break
+            shown = shown_quantities(body)
+            for item in chunk:
+                sku = by_item[item]
+                if shown.get(item) != max(sent[sku], 0):
+                    differs[sku] = (sent[sku], shown.get(item))
+        if differs and self.drift is not None:
+            self.drift.inc(len(differs))
+        return differs, budget
 
     async def close(self) -> None:
         await self.session.close()

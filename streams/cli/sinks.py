@@ -7,6 +7,7 @@ checked first, like `policies apply`: a wrong field is reported with its path an
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -18,7 +19,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from agents.sinks.config import Sink, SinkConfigError, parse_sinks
 from streams.app import topics
-from streams.app.settings import Settings
+from streams.app.settings import LOG_LEVELS, Settings
 from streams.cli.kafka import client_config, create_topic_specs
 
 RUNNABLE = {"webhook", "shopify", "edi846", "amazon"}  # the kinds built so far
@@ -56,6 +57,9 @@ def run(settings: Settings, file: str, name: str, metrics: str | None = None) ->
         return 2
     if create_topic_specs(settings, [topics.sink_dlq(sink.name)], quiet=True):
         return 1
+    level = {"warn": "WARNING", "crit": "CRITICAL"}.get(LOG_LEVELS[settings.log_level.lower()],
+                                                        LOG_LEVELS[settings.log_level.lower()].upper())
+    logging.basicConfig(level=level, format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s")
     if metrics:
         from prometheus_client import start_http_server
 

@@ -30,6 +30,7 @@ sinks:
     plan: standard
     items_file: items.csv
     location: "gid://shopify/Location/1"
+    read_back_seconds: 2
 """
 
 
@@ -74,6 +75,9 @@ def test_shopify_ends_with_every_latest_value_within_its_bucket(deployment, shop
         wait_for(lambda: len(expected()) == 300 and shop.values() == expected(), 120,
                  "Shopify showing every latest value")
         assert shop.throttled == 0
+        shop.change_in_admin(item("SHOP-5"), 999)  # someone edits the stock in Shopify's admin
+        wait_for(lambda: "SHOP-5 shows 999 in the channel" in (tmp_path / "sink.log").read_text(), 30,
+                 "the read-back reporting the drift")
         assert shop.unkeyed == 0 and shop.keys  # 2026-01: every call carries its batch's key
     finally:
         sink.send_signal(signal.SIGTERM)

@@ -80,3 +80,15 @@ def test_http_answers():
     assert interpret(429, {}, batch, 2.0)[0].retry_after == 2.0
     assert interpret(503, {}, batch, None)[0].retry == batch
     assert interpret(401, {"errors": "bad token"}, batch, None)[0].refused[0][1].startswith("HTTP 401")
+
+
+def test_the_read_back_asks_for_available_at_our_location_and_reads_what_shopify_shows():
+    from agents.sinks.shopify import read_back_request, shown_quantities
+
+    request = read_back_request([ITEMS["A"], ITEMS["B"]], LOCATION)
+    assert request["variables"] == {"ids": [ITEMS["A"], ITEMS["B"]], "location": LOCATION}
+    body = {"data": {"nodes": [
+        {"id": ITEMS["A"], "inventoryLevel": {"quantities": [{"name": "available", "quantity": 7}]}},
+        None,  # an item Shopify does not know any more
+    ]}}
+    assert shown_quantities(body) == {ITEMS["A"]: 7}
