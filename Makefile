@@ -46,6 +46,7 @@ bench: install kafka-up
 	$(BIN)/python bench/republish.py
 	$(BIN)/python bench/hot_sku.py
 	$(BIN)/python bench/recovery.py
+	$(BIN)/python bench/sink_catchup.py
 
 clean:
 	rm -rf .stockstream .pytest_cache .hypothesis

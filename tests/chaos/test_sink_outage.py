@@ -12,9 +12,9 @@ import time
 from streams.app import topics
 from streams.testing.clients import apply_policies
 from streams.testing.deployment import STOCKSTREAM, wait_for
-from tests.fakes.amazon import FakeAmazon
-from tests.fakes.shopify import FakeShopify
-from tests.fakes.webhook import FakeWebhook
+from streams.testing.fakes.amazon import FakeAmazon
+from streams.testing.fakes.shopify import FakeShopify
+from streams.testing.fakes.webhook import FakeWebhook
 from tests.integration.test_webhook_sink import receipt
 
 OUTAGE_SECONDS = 60

@@ -14,7 +14,7 @@ import pytest
 from streams.app import topics
 from streams.testing.clients import apply_policies
 from streams.testing.deployment import STOCKSTREAM, wait_for
-from tests.fakes.amazon import FakeAmazon
+from streams.testing.fakes.amazon import FakeAmazon
 from tests.integration.test_webhook_sink import receipt
 
 POLICIES = "channels:\n  amazon:\n    locations: [WH1]\n    publish_interval: 0.2\n"

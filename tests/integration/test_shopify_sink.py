@@ -14,7 +14,7 @@ import pytest
 from streams.app import topics
 from streams.testing.clients import apply_policies
 from streams.testing.deployment import STOCKSTREAM, wait_for
-from tests.fakes.shopify import FakeShopify
+from streams.testing.fakes.shopify import FakeShopify
 from tests.integration.test_webhook_sink import receipt
 
 TOKEN = "shpat_test"

@@ -16,7 +16,7 @@ import pytest
 from streams.app import topics
 from streams.testing.clients import apply_policies
 from streams.testing.deployment import STOCKSTREAM, free_port, http_get, wait_for
-from tests.fakes.webhook import FakeWebhook
+from streams.testing.fakes.webhook import FakeWebhook
 
 SECRET = "hook-s3cret"
 POLICIES = "channels:\n  web:\n    locations: [WH1]\n    publish_interval: 0.2\n"

@@ -26,6 +26,7 @@ class FakeShopify:
         self.calls = 0
         self.keys: set[str] = set()
         self.unkeyed = 0  # calls without an @idempotent key
+        self.order: list[tuple[int, str, int]] = []  # (call number, item, quantity) as set
         self.down = False
         self.lock = threading.Lock()
         self.port = 0
@@ -67,6 +68,7 @@ class FakeShopify:
                 self.unkeyed += 1
             for quantity in body["variables"]["input"]["quantities"]:
                 self.quantities[quantity["inventoryItemId"]] = quantity["quantity"]
+                self.order.append((self.calls, quantity["inventoryItemId"], quantity["quantity"]))
             cost = {"requestedQueryCost": self.cost, "actualQueryCost": self.cost, "throttleStatus": self._bucket()}
         return web.json_response({"data": {"inventorySetQuantities": {"userErrors": []}}, "extensions": {"cost": cost}})
 
