@@ -42,6 +42,7 @@ class KafkaLog:
             max_poll_interval_ms=MAX_SEND_SECONDS * 1000, **client_options(settings))
         self.producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_options(settings))
         self.metrics = SinkMetrics(sink.name)
+        self.ends: dict[TopicPartition, int] | None = None  # where the topic ended (--once)
 
     async def start(self) -> None:
         await self.producer.start()
@@ -63,6 +64,17 @@ class KafkaLog:
             if end is not None:
                 behind += max(0, end - await self.consumer.position(tp))
         self.metrics.lag.set(behind)
+
+    async def caught_up(self) -> bool:
+        assigned = self.consumer.assignment()
+        if not assigned:
+            return False  # not in the group yet
+        if self.ends is None:
+            self.ends = await self.consumer.end_offsets(list(assigned))
+        for tp, end in self.ends.items():
+            if tp in assigned and await self.consumer.position(tp) < end:
+                return False
+        return True
 
     async def commit(self, offsets: dict[int, int]) -> None:
         assigned = {tp.partition for tp in self.consumer.assignment()}

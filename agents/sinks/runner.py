@@ -68,6 +68,9 @@ class Log(Protocol):
 
     async def commit(self, offsets: dict[int, int]) -> None: ...
 
+    async def caught_up(self) -> bool:
+        """Read up to where the topic ended when this was first asked (after the group join)."""
+
     async def dead_letter(self, partition: int, offset: int, key: bytes | None, value: bytes | None,
                           reason: str) -> None: ...
 
@@ -93,9 +96,12 @@ class SinkLoop:
         self.metrics = SinkMetrics(sink.name)
         self.next_read_back = clock() + (sink.options.get("read_back_seconds") or 0)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, once: bool = False) -> None:
+        """once: return when everything on the topic when it started has been taken by the channel."""
         while not stop.is_set():
             await self.step()
+            if once and not len(self.backlog) and not self.backlog.in_flight and await self.kafka.caught_up():
+                break
         await self.commit(force=True)
 
     async def step(self) -> None:

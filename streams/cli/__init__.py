@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_sink.add_argument("name")
     run_sink.add_argument("--config", required=True, help="the sinks YAML file")
     run_sink.add_argument("--metrics", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
+    run_sink.add_argument("--once", action="store_true",
+                          help="send what the topic holds now, then stop (an EDI file on demand, a catch-up)")
     run_sink.set_defaults(run=_sink_run)
     list_sinks = sink.add_parser("list", help="the sinks configured, and each one's lag")
     list_sinks.add_argument("--config", required=True, help="the sinks YAML file")
@@ -183,7 +185,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 def _sink_run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.cli import sinks
 
-    return sinks.run(settings, args.config, args.name, args.metrics)
+    return sinks.run(settings, args.config, args.name, args.metrics, args.once)
 
 
 def _sink_list(args: argparse.Namespace, settings: Settings) -> int:

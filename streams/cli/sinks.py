@@ -36,7 +36,7 @@ def load(file: str) -> dict[str, Sink]:
     return parse_sinks(document, path.parent)
 
 
-def run(settings: Settings, file: str, name: str, metrics: str | None = None) -> int:
+def run(settings: Settings, file: str, name: str, metrics: str | None = None, once: bool = False) -> int:
     try:
         sinks = load(file)
     except SinkConfigError as err:
@@ -68,11 +68,11 @@ def run(settings: Settings, file: str, name: str, metrics: str | None = None) ->
     import uvloop
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(serve(settings, sink, {field[:-4]: value for field, value in secrets.items()}))
+    asyncio.run(serve(settings, sink, {field[:-4]: value for field, value in secrets.items()}, once))
     return 0
 
 
-async def serve(settings: Settings, sink: Sink, secrets: dict[str, str]) -> None:
+async def serve(settings: Settings, sink: Sink, secrets: dict[str, str], once: bool = False) -> None:
     import aiohttp
 
     from agents.sinks.kafka_log import KafkaLog
@@ -95,7 +95,7 @@ async def serve(settings: Settings, sink: Sink, secrets: dict[str, str]) -> None
     print(f"sink {sink.name}: {sink.kind} for availability.{sink.channel}, {sink.rate:g}/s "
           f"(burst {sink.burst:g}), batches of {sink.batch_size}", flush=True)
     try:
-        await SinkLoop(sink, channel, kafka, decode).run(stop)
+        await SinkLoop(sink, channel, kafka, decode).run(stop, once)
     finally:
         await kafka.stop()
         await channel.close()

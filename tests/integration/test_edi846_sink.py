@@ -80,3 +80,11 @@ def test_files_carry_the_latest_values_and_control_numbers_increase_across_resta
     finally:
         sink.send_signal(signal.SIGTERM)
         sink.wait(30)
+
+    # on demand: a run that writes what changed since, then stops by itself
+    deployment.produce([receipt(200 + i, sku, 1) for i, sku in enumerate(skus[10:13])])
+    wait_for(lambda: sum(v == 10 for v in expected().values()) == 3, 60, "the last changes' deltas")
+    done = subprocess.run([STOCKSTREAM, "sink", "run", "retailer", "--config", str(tmp_path / "sinks.yaml"), "--once"],
+                          env=deployment.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert read_files(tmp_path / "out")[1] == expected()

@@ -40,6 +40,9 @@ class MemoryLog:
     async def dead_letter(self, partition, offset, key, value, reason):
         self.dead.append((partition, offset, reason))
 
+    async def caught_up(self):
+        return not self.records
+
 
 class ScriptedChannel:
     """Acknowledges everything unless told otherwise; records what it showed and when."""
@@ -165,3 +168,11 @@ def test_a_refused_value_replayed_from_the_dlq_is_taken_again():
     log.records.append(record(0, 1, "A", 1, 1))  # replay-dlq put it back on the topic
     run(loop, clock, 2)
     assert channel.shown == {"A": (1, 1)}
+
+
+def test_once_stops_when_everything_read_is_taken():
+    clock = Clock()
+    log, channel = MemoryLog([record(0, i, f"S{i}", 1, 1) for i in range(12)], clock), ScriptedChannel(clock)
+    loop = SinkLoop(sink(), channel, log, decode, clock=clock, sleep=clock.sleep)
+    asyncio.run(loop.run(asyncio.Event(), once=True))
+    assert len(channel.shown) == 12 and log.commits[-1] == {0: 12}
