@@ -37,6 +37,7 @@ COMMIT_SECONDS = 1.0
 # Sending at exactly the documented rate, a request that arrives a little sooner than the one
 # before it would find the API's bucket a hair short (a 429): we keep 5 % below it.
 RATE_MARGIN = 0.95
+READ_AHEAD_SECONDS = 0.25  # reading a backlog before sending from it: the most a send waits for that
 
 
 @dataclass
@@ -106,8 +107,14 @@ class SinkLoop:
 
     async def step(self) -> None:
         owed = len(self.backlog) > 0
-        for partition, offset, key, value in await self.kafka.poll(0.05 if owed else 0.5):
-            await self.read(partition, offset, key, value)
+        records = await self.kafka.poll(0.05 if owed else 0.5)
+        started = self.clock()
+        while records:  # a backlog is read whole (up to READ_AHEAD_SECONDS) so the urgent go first
+            for partition, offset, key, value in records:
+                await self.read(partition, offset, key, value)
+            if self.clock() - started > READ_AHEAD_SECONDS:
+                break
+            records = await self.kafka.poll(0)
         await self.send_what_is_due()
         await self.read_back()
         await self.commit()
