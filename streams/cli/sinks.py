@@ -124,7 +124,7 @@ def build_channel(sink: Sink, secrets: dict[str, str], session) -> object:
 
     return ShopifyChannel(sink.options["shop_url"], sink.options["api_version"], secrets["token"],
                           sink.options["location"], sink.options["items"], sink.channel, session,
-                          drift=SinkMetrics(sink.name).drift)
+                          timeout=sink.options["timeout_seconds"], drift=SinkMetrics(sink.name).drift)
 
 
 def show(settings: Settings, file: str) -> int:

@@ -1,5 +1,6 @@
 """The Shopify sink as a user runs it, against a fake Admin API that enforces the Standard
-plan's leaky bucket and fails at random (429, 500, slow answers) and for a while entirely:
+plan's leaky bucket and fails at random (429, 500, answers slower than the sink's timeout) and
+for a while entirely:
 Shopify ends with the latest value of every SKU, the sink never made a call the bucket could
 not pay for (no THROTTLED), and every call carried an idempotency key."""
 
@@ -31,6 +32,7 @@ sinks:
     items_file: items.csv
     location: "gid://shopify/Location/1"
     read_back_seconds: 2
+    timeout_seconds: 1              # the fake's slow answers (2 s) become timeouts, retried
 """
 
 
