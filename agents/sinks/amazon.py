@@ -44,6 +44,21 @@ def feed_document(seller_id: str, product_type: str, updates: list[Update]) -> d
     }
 
 
+def report_outcome(report: Mapping[str, Any], updates: list[Update]) -> Answer:
+    """A JSON_LISTINGS_FEED processing report: messages with an ERROR issue are refused."""
+    errors: dict[int, str] = {}
+    for issue in report.get("issues") or []:
+        if issue.get("severity") == "ERROR" and issue.get("messageId") is not None:
+            errors.setdefault(int(issue["messageId"]), f"{issue.get('code')}: {issue.get('message')}")
+    answer = Answer()
+    for number, update in enumerate(updates, 1):  # messageIds as feed_document numbers them
+        if number in errors:
+            answer.refused.append((update, f"feed: {errors[number]}"))
+        else:
+            answer.acknowledged.append(update)
+    return answer
+
+
 class AccessToken:
     """Login with Amazon: an access token from the refresh token, kept until shortly before it expires."""
 
@@ -158,11 +173,25 @@ class AmazonChannel:
             status, feed, _ = await self.request("GET", f"{FEEDS}/feeds/{feed_id}")
             state = feed.get("processingStatus") if status == 200 else None
             if state == "DONE":
-                return Answer(acknowledged=updates)
+                return await self.feed_outcome(feed, updates)
             if state in ("CANCELLED", "FATAL"):
                 return Answer(retry=updates, retry_after=30.0)
             await self.sleep(FEED_POLL_SECONDS)
         return Answer(retry=updates)
+
+    async def feed_outcome(self, feed: Mapping[str, Any], updates: list[Update]) -> Answer:
+        """The processing report's errors, per message: those SKUs are refused (the DLQ), the rest done."""
+        document_id = feed.get("resultFeedDocumentId")
+        if not document_id:
+            return Answer(acknowledged=updates)
+        status, document, _ = await self.request("GET", f"{FEEDS}/documents/{document_id}")
+        if status != 200:
+            return Answer(retry=updates, retry_after=30.0)
+        async with self.session.get(document["url"], timeout=aiohttp.ClientTimeout(total=60)) as reply:
+            if reply.status != 200:
+                return Answer(retry=updates, retry_after=30.0)
+            report = await reply.json(content_type=None)
+        return report_outcome(report, updates)
 
     async def close(self) -> None:
         await self.session.close()

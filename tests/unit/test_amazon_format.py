@@ -38,3 +38,14 @@ def test_a_large_batch_costs_one_feed_until_the_feed_budget_is_spent():
     assert channel.cost(101) == 101  # no feed left for 5 minutes: patches at the request budget
     now[0] += 60.0
     assert channel.cost(101) == 1
+
+
+def test_a_feed_report_s_errors_refuse_their_skus_and_warnings_do_not():
+    from agents.sinks.amazon import report_outcome
+
+    batch = [update("A", 1), update("B", 2), update("C", 3)]
+    report = {"issues": [{"messageId": 2, "code": "90220", "severity": "ERROR", "message": "SKU not found"},
+                         {"messageId": 3, "code": "99022", "severity": "WARNING", "message": "attribute ignored"}]}
+    answer = report_outcome(report, batch)
+    assert [u.sku for u in answer.acknowledged] == ["A", "C"]
+    assert [(u.sku, reason) for u, reason in answer.refused] == [("B", "feed: 90220: SKU not found")]

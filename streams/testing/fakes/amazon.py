@@ -22,6 +22,7 @@ class FakeAmazon:
         self.flaky, self.random = flaky, random.Random(seed)
         self.tokens: set[str] = set()
         self.quantities: dict[str, int] = {}
+        self.unknown: set[str] = set()  # seller SKUs a feed reports as not found
         self.patch_tokens, self.patch_at = 5.0, time.monotonic()
         self.feed_times: list[float] = []
         self.over_budget = 0  # requests past the documented limits
@@ -112,10 +113,28 @@ class FakeAmazon:
         if time.monotonic() < done_at:
             return web.json_response({"feedId": request.match_info["feed"], "processingStatus": "IN_PROGRESS"})
         content = orjson.loads(self.documents[document])
+        issues = []
         with self.lock:
             for message in content["messages"]:
+                if message["sku"] in self.unknown:
+                    issues.append({"messageId": message["messageId"], "code": "90220", "severity": "ERROR",
+                                   "message": f"SKU {message['sku']} not found"})
+                    continue
                 self.quantities[message["sku"]] = message["patches"][0]["value"][0]["quantity"]
-        return web.json_response({"feedId": request.match_info["feed"], "processingStatus": "DONE"})
+        report = f"report-{request.match_info['feed']}"
+        self.documents[report] = orjson.dumps({"header": {"sellerId": "S", "version": "2.0"}, "issues": issues,
+                                               "summary": {"errors": len(issues)}})
+        return web.json_response({"feedId": request.match_info["feed"], "processingStatus": "DONE",
+                                  "resultFeedDocumentId": report})
+
+    async def get_document(self, request: web.Request) -> web.Response:
+        if not self.authorized(request):
+            return web.json_response({}, status=403)
+        document = request.match_info["document"]
+        return web.json_response({"feedDocumentId": document, "url": f"http://127.0.0.1:{self.port}/download/{document}"})
+
+    async def download(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.documents[request.match_info["document"]], content_type="application/json")
 
     def start(self) -> FakeAmazon:
         ready = threading.Event()
@@ -129,6 +148,8 @@ class FakeAmazon:
             app.router.add_put("/upload/{document}", self.upload)
             app.router.add_post("/feeds/2021-06-30/feeds", self.create_feed)
             app.router.add_get("/feeds/2021-06-30/feeds/{feed}", self.get_feed)
+            app.router.add_get("/feeds/2021-06-30/documents/{document}", self.get_document)
+            app.router.add_get("/download/{document}", self.download)
             self._runner = web.AppRunner(app)
             self._loop.run_until_complete(self._runner.setup())
             self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", 0).start())
