@@ -156,7 +156,6 @@ class SinkLoop:
         return count
 
     async def send(self, batch: list[Update]) -> None:
-        now = self.clock()
         estimate = self.channel.cost(len(batch))
         self.metrics.sent.inc(len(batch))
         try:
@@ -166,7 +165,9 @@ class SinkLoop:
             log.warning("sink %s: send failed: %s", self.sink.name, err)
             answer = Answer(retry=batch)
         spent = answer.spent if answer.spent is not None else estimate
-        self.bucket.spend(spent, now)
+        # Charged when the answer comes, not when the call went: the API counted it somewhere in
+        # between, and the next call must be a full interval after that whatever the delays.
+        self.bucket.spend(spent, self.clock())
         self.metrics.budget_used.inc(spent)
         if answer.budget is not None:
             self.bucket.observe(*answer.budget, now=self.clock())
