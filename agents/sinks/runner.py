@@ -139,21 +139,28 @@ class SinkLoop:
             now = self.clock()
             if now < self.not_before:
                 return
-            count = min(self.sink.batch_size, len(self.backlog))
-            if self.bucket.wait(self.channel.cost(count), now) > 0:
-                count = self.affordable(count, now)
-                if count == 0:
-                    return
+            count = self.affordable(min(self.sink.batch_size, len(self.backlog)), now)
+            if count == 0:
+                return
             batch = self.backlog.take(count)
             if not batch:
                 return  # every SKU held has a send in flight
             await self.send(batch)
 
     def affordable(self, count: int, now: float) -> int:
-        """The most updates the budget pays for now (the most urgent go: take() sorts them)."""
-        while count > 0 and self.bucket.wait(self.channel.cost(count), now) > 0:
-            count //= 2
-        return count
+        """The most updates (up to count) one call may carry now: its cost within what the
+        bucket holds, and never above the bucket's size. The most urgent go (take() sorts)."""
+        def fits(n: int) -> bool:
+            cost = self.channel.cost(n)
+            return cost <= self.bucket.capacity and self.bucket.wait(cost, now) == 0
+
+        if fits(count):
+            return count  # (a channel whose large calls are cheap, an Amazon feed, is asked first)
+        low, high = 0, count  # fits(low); not fits(high): costs grow with the count below here
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if fits(middle) else (low, middle)
+        return low
 
     async def send(self, batch: list[Update]) -> None:
         estimate = self.channel.cost(len(batch))

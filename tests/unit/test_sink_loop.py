@@ -176,3 +176,22 @@ def test_once_stops_when_everything_read_is_taken():
     loop = SinkLoop(sink(), channel, log, decode, clock=clock, sleep=clock.sleep)
     asyncio.run(loop.run(asyncio.Event(), once=True))
     assert len(channel.shown) == 12 and log.commits[-1] == {0: 12}
+
+
+class PerItemChannel(ScriptedChannel):
+    """A call costs one unit per update it carries (Amazon's patches)."""
+
+    def cost(self, count: int) -> float:
+        return count
+
+
+def test_a_per_item_budget_is_never_exceeded_by_one_large_call():
+    clock = Clock()
+    log = MemoryLog([record(0, i, f"S{i}", 1, 1) for i in range(30)], clock)
+    channel = PerItemChannel(clock)
+    loop = SinkLoop(sink(batch_size=25_000, rate=5.0, burst=5.0), channel, log, decode, clock=clock, sleep=clock.sleep)
+    run(loop, clock, 10)
+    assert channel.calls[0][1] == 5  # the burst, not the 30 waiting
+    for start, _ in channel.calls:
+        assert sum(n for t, n in channel.calls if start <= t < start + 1.0) <= 5 + 5
+    assert len(channel.shown) == 30

@@ -26,6 +26,7 @@ class FakeAmazon:
         self.patch_tokens, self.patch_at = 5.0, time.monotonic()
         self.feed_times: list[float] = []
         self.over_budget = 0  # requests past the documented limits
+        self.patch_times: list[float] = []  # when each patch arrived
         self.patches = 0
         self.documents: dict[str, bytes | None] = {}
         self.feeds: dict[str, tuple[str, float]] = {}  # feed id -> document id, done at
@@ -65,6 +66,7 @@ class FakeAmazon:
             now = time.monotonic()
             self.patch_tokens = min(5.0, self.patch_tokens + (now - self.patch_at) * 5.0)
             self.patch_at = now
+            self.patch_times.append(now)
             if self.patch_tokens < 1:
                 self.over_budget += 1
                 return web.json_response({"errors": [{"code": "QuotaExceeded"}]}, status=429)
