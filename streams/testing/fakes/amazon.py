@@ -5,7 +5,6 @@ the fulfillment quantity per seller SKU."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import random
 import threading
@@ -14,8 +13,10 @@ import time
 import orjson
 from aiohttp import web
 
+from streams.testing.fakes.server import FakeServer
 
-class FakeAmazon:
+
+class FakeAmazon(FakeServer):
     def __init__(self, client_id: str, client_secret: str, refresh_token: str, flaky: float = 0.0,
                  seed: int = 11) -> None:
         self.credentials = (client_id, client_secret, refresh_token)
@@ -32,9 +33,6 @@ class FakeAmazon:
         self.feeds: dict[str, tuple[str, float]] = {}  # feed id -> document id, done at
         self.ids = itertools.count(1)
         self.lock = threading.Lock()
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
 
     def authorized(self, request: web.Request) -> bool:
         return request.headers.get("x-amz-access-token") in self.tokens
@@ -138,35 +136,15 @@ class FakeAmazon:
     async def download(self, request: web.Request) -> web.Response:
         return web.Response(body=self.documents[request.match_info["document"]], content_type="application/json")
 
-    def start(self) -> FakeAmazon:
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_post("/auth/o2/token", self.token)
-            app.router.add_patch("/listings/2021-08-01/items/{seller}/{sku}", self.patch)
-            app.router.add_post("/feeds/2021-06-30/documents", self.create_document)
-            app.router.add_put("/upload/{document}", self.upload)
-            app.router.add_post("/feeds/2021-06-30/feeds", self.create_feed)
-            app.router.add_get("/feeds/2021-06-30/feeds/{feed}", self.get_feed)
-            app.router.add_get("/feeds/2021-06-30/documents/{document}", self.get_document)
-            app.router.add_get("/download/{document}", self.download)
-            self._runner = web.AppRunner(app)
-            self._loop.run_until_complete(self._runner.setup())
-            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", 0).start())
-            self.port = self._runner.addresses[0][1]
-            ready.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=serve, daemon=True).start()
-        assert ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/auth/o2/token", self.token)
+        app.router.add_patch("/listings/2021-08-01/items/{seller}/{sku}", self.patch)
+        app.router.add_post("/feeds/2021-06-30/documents", self.create_document)
+        app.router.add_put("/upload/{document}", self.upload)
+        app.router.add_post("/feeds/2021-06-30/feeds", self.create_feed)
+        app.router.add_get("/feeds/2021-06-30/feeds/{feed}", self.get_feed)
+        app.router.add_get("/feeds/2021-06-30/documents/{document}", self.get_document)
+        app.router.add_get("/download/{document}", self.download)
 
     @property
     def url(self) -> str:

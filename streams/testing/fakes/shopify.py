@@ -9,13 +9,14 @@ import asyncio
 import random
 import threading
 import time
-from typing import Any
 
 import orjson
 from aiohttp import web
 
+from streams.testing.fakes.server import FakeServer
 
-class FakeShopify:
+
+class FakeShopify(FakeServer):
     def __init__(self, token: str, maximum: float = 1000, restore: float = 100, cost: float = 10,
                  flaky: float = 0.0, seed: int = 7) -> None:
         self.token, self.maximum, self.restore, self.cost = token, maximum, restore, cost
@@ -29,9 +30,6 @@ class FakeShopify:
         self.order: list[tuple[int, str, int]] = []  # (call number, item, quantity) as set
         self.down = False
         self.lock = threading.Lock()
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
 
     def _bucket(self) -> dict[str, float]:
         return {"maximumAvailable": self.maximum, "currentlyAvailable": round(self.available, 1),
@@ -85,28 +83,8 @@ class FakeShopify:
         with self.lock:
             self.quantities[item] = quantity
 
-    def start(self) -> FakeShopify:
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            app = web.Application()
-            app.router.add_post("/admin/api/{version}/graphql.json", self.handle)
-            self._runner = web.AppRunner(app)
-            self._loop.run_until_complete(self._runner.setup())
-            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", 0).start())
-            self.port = self._runner.addresses[0][1]
-            ready.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=serve, daemon=True).start()
-        assert ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/admin/api/{version}/graphql.json", self.handle)
 
     @property
     def url(self) -> str:

@@ -3,7 +3,6 @@ the request rate; keeps the newest value per SKU (by version), and can be taken 
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from typing import Any
@@ -12,9 +11,10 @@ import orjson
 from aiohttp import web
 
 from agents.sinks.webhook import HEADER, verify
+from streams.testing.fakes.server import FakeServer
 
 
-class FakeWebhook:
+class FakeWebhook(FakeServer):
     def __init__(self, secret: bytes) -> None:
         self.secret = secret
         self.view: dict[str, dict[str, Any]] = {}  # sku -> the newest item accepted
@@ -24,9 +24,6 @@ class FakeWebhook:
         self.down = False
         self.refuse: set[str] = set()  # SKUs answered 422 (a value the receiver will not take)
         self.lock = threading.Lock()
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         payload = await request.read()
@@ -48,29 +45,8 @@ class FakeWebhook:
                 self.view[item["sku"]] = item
         return web.Response(status=204)
 
-    def start(self) -> FakeWebhook:
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            app = web.Application()
-            app.router.add_post("/stock", self.handle)
-            self._runner = web.AppRunner(app)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            self._loop.run_until_complete(site.start())
-            self.port = self._runner.addresses[0][1]
-            ready.set()
-            self._loop.run_forever()
-
-        threading.Thread(target=serve, daemon=True).start()
-        assert ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/stock", self.handle)
 
     @property
     def url(self) -> str:
