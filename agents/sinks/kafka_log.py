@@ -4,13 +4,13 @@ plain consumer with no tables."""
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.sinks.config import Sink
 from agents.sinks.metrics import SinkMetrics
+from streams.app.security import ssl_context
 from streams.app.settings import Settings
 from streams.wire.deadletters import fit, headers_for
 
@@ -21,11 +21,12 @@ MAX_SEND_SECONDS = 1200  # the longest a send may hold the loop (a feed waits up
 def client_options(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
                                "security_protocol": settings.security_protocol.upper()}
-    if settings.sasl_mechanism:
-        options.update(sasl_mechanism=settings.sasl_mechanism, sasl_plain_username=settings.sasl_username,
+    if options["security_protocol"].startswith("SASL"):
+        options.update(sasl_mechanism=settings.sasl_mechanism.upper(), sasl_plain_username=settings.sasl_username,
                        sasl_plain_password=settings.sasl_password.get())
-    if "SSL" in options["security_protocol"]:
-        options["ssl_context"] = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    context = ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
     return options
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import asyncio
 import logging
-import ssl
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -19,6 +18,7 @@ import faust
 from streams.app import local_state
 from streams.app.monitor import LeanMonitor
 from streams.app.scheduling import DownstreamFirst
+from streams.app.security import ssl_context
 from streams.app.settings import LOG_LEVELS, Settings
 from streams.app import compat, topics
 
@@ -30,12 +30,12 @@ def broker_credentials(conf: Settings) -> faust.types.auth.CredentialsT | None:
     protocol = conf.security_protocol.upper()
     if protocol == "PLAINTEXT":
         return None
-    context = ssl.create_default_context(cafile=conf.ssl_cafile or None) if "SSL" in protocol else None
+    context = ssl_context(conf)
     if protocol.startswith("SASL"):
         return faust.SASLCredentials(
             username=conf.sasl_username,
             password=conf.sasl_password.get(),
-            mechanism=conf.sasl_mechanism or "PLAIN",
+            mechanism=conf.sasl_mechanism.upper(),
             ssl_context=context,
         )
     return faust.SSLCredentials(context)

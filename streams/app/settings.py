@@ -19,6 +19,8 @@ from tables.limits import JSON_SAFE, Limits
 
 PREFIX = "STOCKSTREAM_"
 # Faust's worker takes these names; the usual Python spellings are accepted too.
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn",
               "error": "error", "crit": "crit", "critical": "crit"}
 
@@ -76,6 +78,9 @@ class Settings:
     sasl_username: str = ""
     sasl_password: Secret = field(default_factory=lambda: Secret(""))
     ssl_cafile: str = ""
+    # A client certificate and its key (PEM), for brokers that require one (ssl.client.auth).
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
     api_tokens: Secret = field(default_factory=lambda: Secret("{}"))
     # Reads (positions, availability) need a token too; health, metrics and the OpenAPI
     # document stay open for probes and scrapers. Reservations always need one.
@@ -137,6 +142,21 @@ class Settings:
         settings.validate()
         return settings
 
+    def validate_security(self) -> None:
+        protocol, mechanism = self.security_protocol.upper(), self.sasl_mechanism.upper()
+        if protocol not in SECURITY_PROTOCOLS:
+            raise SettingsError(f"{PREFIX}SECURITY_PROTOCOL must be one of {', '.join(SECURITY_PROTOCOLS)}, "
+                                f"got {self.security_protocol!r}")
+        if protocol.startswith("SASL"):
+            if mechanism not in SASL_MECHANISMS:
+                raise SettingsError(f"{PREFIX}SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)} with "
+                                    f"{protocol}, got {self.sasl_mechanism!r}")
+            if not self.sasl_username or not self.sasl_password:
+                raise SettingsError(f"{PREFIX}SASL_USERNAME and {PREFIX}SASL_PASSWORD are needed with {protocol}")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise SettingsError(f"{PREFIX}SSL_CERTFILE and {PREFIX}SSL_KEYFILE go together (a client certificate "
+                                "and its key)")
+
     def validate(self) -> None:
         if self.partitions < 1:
             raise SettingsError(f"{PREFIX}PARTITIONS must be at least 1, got {self.partitions}")
@@ -156,6 +176,7 @@ class Settings:
             raise SettingsError(f"{PREFIX}API_TOKENS must be a JSON object of token to scopes") from None
         except TokenError as err:
             raise SettingsError(f"{PREFIX}API_TOKENS: {err}") from None
+        self.validate_security()
         if not 1 <= self.request_timeout <= 300:
             raise SettingsError(f"{PREFIX}REQUEST_TIMEOUT must be 1 to 300 seconds, got {self.request_timeout}")
         if self.reservation_retention < 60:

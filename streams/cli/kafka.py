@@ -36,11 +36,14 @@ def client_config(settings: Settings) -> dict[str, Any]:
     if settings.security_protocol.upper() != "PLAINTEXT":
         config["security.protocol"] = settings.security_protocol
     if settings.sasl_mechanism:
-        config["sasl.mechanism"] = settings.sasl_mechanism
+        config["sasl.mechanism"] = settings.sasl_mechanism.upper()
         config["sasl.username"] = settings.sasl_username
         config["sasl.password"] = settings.sasl_password.get()
     if settings.ssl_cafile:
         config["ssl.ca.location"] = settings.ssl_cafile
+    if settings.ssl_certfile:
+        config["ssl.certificate.location"] = settings.ssl_certfile
+        config["ssl.key.location"] = settings.ssl_keyfile
     return config
 
 

@@ -60,6 +60,8 @@ ALL = {
     "sasl_username": ("svc-stockstream", "svc-stockstream"),
     "sasl_password": (PASSWORD, Secret(PASSWORD)),
     "ssl_cafile": ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"),
+    "ssl_certfile": ("/etc/ssl/client.pem", "/etc/ssl/client.pem"),
+    "ssl_keyfile": ("/etc/ssl/client.key", "/etc/ssl/client.key"),
     "api_tokens": (TOKENS, Secret(TOKENS)),
     "protect_reads": ("yes", True),
     "internal_token": ("inside-job", Secret("inside-job")),
@@ -259,3 +261,47 @@ def test_limits_come_from_settings_and_stay_consistent():
         with pytest.raises(SettingsError) as info:
             load(**bad)
         assert says in str(info.value)
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"security_protocol": "SASL_TLS"}, "SECURITY_PROTOCOL"),
+    ({"security_protocol": "SASL_SSL", "sasl_mechanism": "GSSAPI", "sasl_username": "u", "sasl_password": "p"},
+     "SASL_MECHANISM"),
+    ({"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "u"}, "SASL_PASSWORD"),
+    ({"ssl_certfile": "/etc/ssl/client.pem"}, "SSL_KEYFILE"),
+])
+def test_kafka_security_settings_that_cannot_work_are_named(env, named):
+    with pytest.raises(SettingsError) as err:
+        load(**env)
+    assert named in str(err.value)
+
+
+def test_the_tls_context_loads_our_certificate_and_names_a_file_it_cannot_read(tmp_path):
+    import subprocess
+
+    from streams.app.security import ssl_context
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "k.pem"),
+                    "-out", str(tmp_path / "c.pem"), "-subj", "/CN=stockstream-test", "-days", "1"],
+                   check=True, capture_output=True)
+    good = load(security_protocol="SSL", ssl_cafile=str(tmp_path / "c.pem"), ssl_certfile=str(tmp_path / "c.pem"),
+                ssl_keyfile=str(tmp_path / "k.pem"))
+    assert ssl_context(good) is not None
+    assert ssl_context(load()) is None  # PLAINTEXT
+    missing = load(security_protocol="SSL", ssl_certfile=str(tmp_path / "nope.pem"), ssl_keyfile=str(tmp_path / "k.pem"))
+    with pytest.raises(SettingsError) as err:
+        ssl_context(missing)
+    assert "SSL_CERTFILE" in str(err.value)
+
+
+def test_every_kafka_client_gets_the_client_certificate():
+    from agents.sinks.kafka_log import client_options
+    from streams.cli.kafka import client_config
+
+    s = load(security_protocol="SASL_PLAINTEXT", sasl_mechanism="scram-sha-256", sasl_username="u", sasl_password="p",
+             ssl_certfile="/etc/ssl/c.pem", ssl_keyfile="/etc/ssl/k.pem")
+    config = client_config(s)
+    assert config["ssl.certificate.location"] == "/etc/ssl/c.pem" and config["ssl.key.location"] == "/etc/ssl/k.pem"
+    assert config["sasl.mechanism"] == "SCRAM-SHA-256" and config["sasl.password"] == "p"
+    options = client_options(s)
+    assert options["sasl_mechanism"] == "SCRAM-SHA-256" and options["sasl_plain_password"] == "p"
