@@ -185,6 +185,14 @@ class Deployment:
         finally:
             consumer.close()
 
+    def latest(self, logical: str) -> dict[str, tuple[int, int]]:
+        """Per SKU on a delta topic (availability.<channel>): the highest version and its value."""
+        out: dict[str, tuple[int, int]] = {}
+        for delta in self.read(logical):
+            if delta["version"] >= out.get(delta["sku"], (0, 0))[0]:
+                out[delta["sku"]] = (delta["version"], delta["available"])
+        return out
+
     def end_offsets(self, logical: str) -> int:
         topic = self.settings.topic(logical)
         consumer = Consumer({**client_config(self.settings), "group.id": f"it-{uuid.uuid4()}"})

@@ -67,11 +67,7 @@ def test_a_60_second_outage_of_one_channel_slows_no_other_and_loses_nothing(depl
                                           env=env, stdout=log, stderr=subprocess.STDOUT))
 
     def latest() -> dict[str, int]:
-        out: dict[str, tuple[int, int]] = {}
-        for delta in deployment.read(topics.CHANNEL_PREFIX + "web"):
-            if delta["version"] >= out.get(delta["sku"], (0, 0))[0]:
-                out[delta["sku"]] = (delta["version"], delta["available"])
-        return {sku: value for sku, (_, value) in out.items()}
+        return {sku: value for sku, (_, value) in deployment.latest(topics.CHANNEL_PREFIX + "web").items()}
 
     def shopify_view() -> dict[str, int]:
         return {f"OUT-{item.rsplit('/', 1)[1]}": value for item, value in shop.values().items()}

@@ -40,11 +40,7 @@ def receipt(n: int, sku: str, qty: int) -> dict:
 
 
 def latest(deployment) -> dict[str, tuple[int, int]]:
-    out: dict[str, tuple[int, int]] = {}
-    for delta in deployment.read(topics.CHANNEL_PREFIX + "web"):
-        if delta["version"] >= out.get(delta["sku"], (0, 0))[0]:
-            out[delta["sku"]] = (delta["version"], delta["available"])
-    return out
+    return deployment.latest(topics.CHANNEL_PREFIX + "web")
 
 
 @pytest.fixture
