@@ -32,9 +32,9 @@ LIMITS = settings.limits()
 def rocksdb_options() -> dict[str, int]:
     # A fresh dict per table: Faust's store pops keys out of the one it is given.
     return {
-        "block_cache_size": 8 * 1024**2,
+        "block_cache_size": settings.rocksdb_block_cache_mb * 1024**2,
         "block_cache_compressed_size": 0,
-        "write_buffer_size": 4 * 1024**2,
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * 1024**2,
         "max_write_buffer_number": 2,
         "target_file_size_base": 16 * 1024**2,
     }

@@ -69,6 +69,7 @@ def create_app(conf: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=conf.session_timeout,
         broker_heartbeat_interval=min(3.0, conf.session_timeout / 6),
+        consumer_group_instance_id=conf.group_instance_id or None,
         producer_acks=-1,
         # Batch what one record produces (changelog + outputs) into fewer requests.
         producer_linger=0.005,

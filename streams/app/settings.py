@@ -72,6 +72,13 @@ class Settings:
     log_level: str = "info"
     # Seconds before the group gives a dead worker's partitions to the others.
     session_timeout: int = 30
+    # Kafka static group membership (group.instance.id), e.g. a StatefulSet pod's name: a
+    # worker that restarts within the session timeout gets its partitions back with no
+    # rebalance. Empty: dynamic membership. Unique per worker.
+    group_instance_id: str = ""
+    # RocksDB memory per store (one per partitioned table per partition held, active or standby).
+    rocksdb_block_cache_mb: int = 8
+    rocksdb_write_buffer_mb: int = 4
     # Kafka security (SASL/TLS); empty means PLAINTEXT.
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
@@ -168,6 +175,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         if self.session_timeout < 6:
             raise SettingsError(f"{PREFIX}SESSION_TIMEOUT must be at least 6 seconds")
+        if self.rocksdb_block_cache_mb < 1 or self.rocksdb_write_buffer_mb < 1:
+            raise SettingsError(f"{PREFIX}ROCKSDB_BLOCK_CACHE_MB and {PREFIX}ROCKSDB_WRITE_BUFFER_MB must be at least 1")
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"{PREFIX}WEB_PORT must be a TCP port, got {self.web_port}")
         try:

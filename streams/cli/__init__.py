@@ -124,9 +124,14 @@ def run_worker(extra: list[str]) -> int:
     from pathlib import Path
 
     from streams.app import local_state
+    from streams.app.security import refusal
     from streams.wire.codec import default_codec
     from streams.worker import app, settings
 
+    refused = asyncio.run(refusal(settings))
+    if refused:
+        print(f"stockstream: {refused}", file=sys.stderr)
+        return 2
     local_state.prepare(Path(app.conf.tabledir))
     # With a schema registry: our schemas' ids before any record is written (encode needs
     # no look-up then); a registry that cannot be reached stops the start, loudly.

@@ -8,7 +8,7 @@ import uuid
 from typing import Any, Iterable, Iterator
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.wire import deadletters
@@ -16,6 +16,7 @@ from streams.wire import deadletters
 from streams.app import topics
 from streams.wire.codec import DecodeError, cli_codec
 from streams.wire.records import RecordError, from_json, to_json
+from streams.app.security import CHECK_CLIENT_CERTIFICATE, CHECK_CREDENTIALS, CHECK_TLS
 from streams.app.settings import Settings
 from tables.catalog import ItemError, check_item
 from tables.events import InvalidEvent, check
@@ -48,11 +49,33 @@ def client_config(settings: Settings) -> dict[str, Any]:
 
 
 def check_reachable(settings: Settings, timeout: float = 10) -> None:
-    try:
-        AdminClient(client_config(settings)).list_topics(timeout=timeout)
-    except KafkaException:
-        raise Unreachable(f"no Kafka broker answers at {settings.kafka_bootstrap} "
-                          f"(STOCKSTREAM_KAFKA_BOOTSTRAP); `make kafka-up` starts a local one") from None
+    """A metadata request with this configuration; when it fails, say why: refused
+    credentials and failed TLS handshakes are told apart from a broker that is not there."""
+    errors: list[KafkaError] = []
+    admin = AdminClient({**client_config(settings), "error_cb": errors.append})
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin.list_topics(timeout=1)
+            return
+        except KafkaException:
+            admin.poll(0)  # serves error_cb with what the connection attempts met
+            reason = unreachable_reason(settings, errors)
+            if time.monotonic() >= deadline or not reason.startswith("no Kafka broker"):
+                raise Unreachable(reason) from None
+
+
+def unreachable_reason(settings: Settings, errors: list[KafkaError]) -> str:
+    where = f"Kafka at {settings.kafka_bootstrap}"
+    for err in errors:
+        if err.code() == KafkaError._AUTHENTICATION:
+            return f"{where} refused the credentials ({err.str()}); {CHECK_CREDENTIALS}"
+        if "bad certificate" in err.str() or "certificate required" in err.str():
+            return f"{where} refused the TLS connection ({err.str()}); {CHECK_CLIENT_CERTIFICATE}"
+        if "SSL" in err.str():
+            return f"the TLS handshake with {where} failed ({err.str()}); {CHECK_TLS}"
+    return (f"no Kafka broker answers at {settings.kafka_bootstrap} "
+            f"(STOCKSTREAM_KAFKA_BOOTSTRAP); `make kafka-up` starts a local one")
 
 
 def create_topics(settings: Settings) -> int:

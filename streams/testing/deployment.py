@@ -124,7 +124,8 @@ class Worker:
 class Deployment:
     """One stockstream deployment: a topic prefix of its own on the shared broker."""
 
-    def __init__(self, root: Path, partitions: int = 4) -> None:
+    def __init__(self, root: Path, partitions: int = 4, env: dict[str, str] | None = None) -> None:
+        """env: settings of this deployment's own (another bootstrap, credentials)."""
         self.root = root
         self.prefix = f"it-{uuid.uuid4().hex[:10]}."
         self.env = {
@@ -134,6 +135,7 @@ class Deployment:
             "STOCKSTREAM_PARTITIONS": str(partitions),
             "STOCKSTREAM_LOG_LEVEL": "info",
             "STOCKSTREAM_SESSION_TIMEOUT": "6",  # a killed worker's partitions move on quickly
+            **(env or {}),
         }
         self.settings = Settings.from_env(env=self.env, dotenv=None)
         self.workers: list[Worker] = []

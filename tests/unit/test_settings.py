@@ -29,6 +29,8 @@ def test_defaults():
     assert s.dedupe_window == 200
     assert s.log_level == "info"
     assert s.session_timeout == 30
+    assert s.group_instance_id == ""
+    assert (s.rocksdb_block_cache_mb, s.rocksdb_write_buffer_mb) == (8, 4)
     assert s.security_protocol == "PLAINTEXT"
     assert s.sasl_mechanism == "" and s.sasl_username == "" and s.ssl_cafile == ""
     assert s.sasl_password == Secret("") and not s.sasl_password
@@ -55,6 +57,9 @@ ALL = {
     "dedupe_window": ("1000", 1000),
     "log_level": ("debug", "debug"),
     "session_timeout": ("6", 6),
+    "group_instance_id": ("stockstream-2", "stockstream-2"),
+    "rocksdb_block_cache_mb": ("64", 64),
+    "rocksdb_write_buffer_mb": ("16", 16),
     "security_protocol": ("SASL_SSL", "SASL_SSL"),
     "sasl_mechanism": ("SCRAM-SHA-512", "SCRAM-SHA-512"),
     "sasl_username": ("svc-stockstream", "svc-stockstream"),
@@ -126,6 +131,7 @@ def test_bad_integer_names_the_variable(name, raw):
     ("replication_factor", "0"),
     ("dedupe_window", "0"),
     ("session_timeout", "5"),
+    ("rocksdb_block_cache_mb", "0"), ("rocksdb_write_buffer_mb", "0"),
     ("web_port", "0"), ("web_port", "65536"),
 ])
 def test_out_of_range_names_the_variable(name, raw):
