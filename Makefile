@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit integration bench kafka-up kafka-down kafka-status clean
+.PHONY: install tools demo test unit integration bench kafka-up kafka-down kafka-status clean
 
 install: $(STAMP)
 
@@ -13,6 +13,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test,bench]'
 	@touch $(STAMP)
+
+# Go-built tools the deployment checks use (cached in .tools/bin, rebuilt when the pin moves):
+# helm renders and lints the chart, compose-config renders docker-compose.yml as Compose does.
+TOOLS := .tools/bin
+tools: $(TOOLS)/helm $(TOOLS)/compose-config
+
+$(TOOLS)/helm: scripts/install-helm
+	scripts/install-helm $(TOOLS)
+
+$(TOOLS)/compose-config: scripts/install-compose-config $(wildcard tools/compose-config/*)
+	scripts/install-compose-config $(TOOLS)
 
 kafka-up:
 	scripts/kafka-local up
@@ -24,7 +35,7 @@ kafka-status:
 	scripts/kafka-local status
 
 # The whole suite; the integration tests run against the real local broker.
-test: install kafka-up
+test: install tools kafka-up
 	$(BIN)/pytest -q
 
 unit: install

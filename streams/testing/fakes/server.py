@@ -1,4 +1,5 @@
-"""An aiohttp app served on 127.0.0.1 (a port of its own) from a thread, for a fake channel API."""
+"""An aiohttp app served from a thread, for a fake channel API: on 127.0.0.1 and a port of its own
+in tests, on a given address and port when it runs as a container (docker-compose.yml)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class FakeServer:
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError
 
-    def start(self):
+    def start(self, host: str = "127.0.0.1", port: int = 0):
         ready = threading.Event()
 
         def serve() -> None:
@@ -27,7 +28,7 @@ class FakeServer:
             self.routes(app)
             self._runner = web.AppRunner(app)
             self._loop.run_until_complete(self._runner.setup())
-            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", 0).start())
+            self._loop.run_until_complete(web.TCPSite(self._runner, host, port).start())
             self.port = self._runner.addresses[0][1]
             ready.set()
             self._loop.run_forever()

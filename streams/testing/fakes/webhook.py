@@ -1,8 +1,18 @@
 """A webhook receiver on 127.0.0.1 that checks what a real one would: the signature, the body,
-the request rate; keeps the newest value per SKU (by version), and can be taken down."""
+the request rate; keeps the newest value per SKU (by version), and can be taken down.
+
+It also runs on its own, as docker-compose.yml's stand-in for a channel (GET /stock shows
+what it was sent):
+
+    WEBHOOK_SECRET=... python -m streams.testing.fakes.webhook --host 0.0.0.0 --port 8080
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -45,8 +55,13 @@ class FakeWebhook(FakeServer):
                 self.view[item["sku"]] = item
         return web.Response(status=204)
 
+    async def show(self, request: web.Request) -> web.Response:
+        with self.lock:
+            return web.json_response(self.view)
+
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/stock", self.handle)
+        app.router.add_get("/stock", self.show)
 
     @property
     def url(self) -> str:
@@ -60,3 +75,28 @@ class FakeWebhook(FakeServer):
         with self.lock:
             times = list(self.requests)
         return max((sum(1 for t in times if start <= t < start + 1.0) for start in times), default=0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m streams.testing.fakes.webhook")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--secret-env", default="WEBHOOK_SECRET", help="the variable holding the HMAC secret")
+    args = parser.parse_args()
+    secret = os.environ.get(args.secret_env)
+    if not secret:
+        print(f"fake webhook: set {args.secret_env} in the environment", file=sys.stderr)
+        return 2
+    # Blocked before the server thread starts, so only sigwait sees them: as a container's
+    # PID 1 a SIGTERM without a handler would be ignored.
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    fake = FakeWebhook(secret.encode()).start(args.host, args.port)
+    print(f"fake webhook: POST/GET http://{args.host}:{fake.port}/stock", flush=True)
+    signal.sigwait(stop)
+    fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
