@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     consume.add_argument("--idle-timeout", type=float, default=None, metavar="S",
                          help="stop after S seconds without a record")
     consume.add_argument("--max", type=int, default=None, metavar="N", help="stop after N records")
+    consume.add_argument("--values", action="store_true",
+                         help="only each record's value, as `produce` reads it (copy a topic to another deployment)")
     consume.set_defaults(run=_consume)
 
     demo = sub.add_parser("demo", help="drive demo traffic through a running worker and show it")
@@ -162,7 +164,7 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 def _consume(args: argparse.Namespace, settings: Settings) -> int:
     from streams.cli.kafka import consume
 
-    return consume(settings, args.topic, args.from_beginning, args.idle_timeout, args.max)
+    return consume(settings, args.topic, args.from_beginning, args.idle_timeout, args.max, args.values)
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:

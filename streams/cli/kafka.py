@@ -284,7 +284,9 @@ def render(message: Any, spec: topics.TopicSpec) -> dict[str, Any]:
 
 
 def consume(settings: Settings, logical: str, from_beginning: bool,
-            idle_timeout: float | None, limit: int | None) -> int:
+            idle_timeout: float | None, limit: int | None, values: bool = False) -> int:
+    """values: each record's value alone, as `stockstream produce` reads it (a copy of a topic
+    into another deployment); a record that cannot be decoded is reported, not printed."""
     try:
         spec = topics.spec(logical)
     except KeyError as err:
@@ -314,7 +316,12 @@ def consume(settings: Settings, logical: str, from_beginning: bool,
             if message.error():
                 print(f"stockstream consume: {message.error().str()}", file=sys.stderr)
                 continue
-            sys.stdout.buffer.write(to_json(render(message, spec)) + b"\n")
+            rendered = render(message, spec)
+            if values and ("error" in rendered or rendered.get("value") is None):
+                print(f"stockstream consume: {topic} partition {message.partition()} offset {message.offset()}: "
+                      f"{rendered.get('error', 'no value')}; not printed", file=sys.stderr)
+            else:
+                sys.stdout.buffer.write(to_json(rendered["value"] if values else rendered) + b"\n")
             sys.stdout.flush()
             seen, last = seen + 1, time.monotonic()
     except KeyboardInterrupt:
