@@ -33,6 +33,14 @@ aiokafka are pinned to the versions read (pyproject.toml: faust-streaming 0.15.3
    waited for a leader until their 20-minute request timeout, and Faust's commit, which
    flushes the producer, with them (the worker stopped). Tracking none at all is no better:
    each refresh then asks for every topic of the cluster.
+9. Ownership is known only once the tables of the group's latest assignment are recovered
+   (`Recovery._resume_streams`, `Recovery.on_recovery_completed`, `TableManager._recovery`).
+   Faust never clears `Recovery.completed`, sets `in_recovery` only several awaits after a
+   new assignment, and a recovery of an earlier assignment that ends meanwhile calls
+   `on_rebalance_end` (clearing `app.rebalancing`): for a moment a worker looked ready under
+   an assignment whose new partitions it had not restored, and answered 404 for positions
+   that exist. Each assignment is counted, and ready means the recovery of the latest one
+   completed under its own generation.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ import logging
 from typing import Any, Iterator, Mapping, Optional, Set
 
 import faust
+from faust.assignor import PartitionAssignor
+from faust.tables.recovery import Recovery as FaustRecovery
 from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
@@ -189,3 +199,54 @@ def _ignore_outcome(future: Any) -> None:
     # a refresh that fails is retried by the client; the outcome is nobody's to read
     if not future.cancelled():
         future.exception()
+
+
+class Assignments:
+    """Hook 9: how many assignments the group gave this worker, and the latest one whose tables
+    are recovered."""
+
+    def __init__(self) -> None:
+        self.given = 0
+        self.recovered = -1
+
+    def latest_recovered(self) -> bool:
+        return self.recovered == self.given
+
+    async def recover(self, app: Any, finish: Any, generation_id: int) -> None:
+        """Run Faust's end of a recovery; it counts only if no assignment came meanwhile and it
+        ran under the generation it was for (Faust returns early otherwise)."""
+        assignment = self.given
+        await finish(generation_id=generation_id)
+        if self.given == assignment and app.consumer_generation_id == generation_id:
+            self.recovered = assignment
+
+
+assignments = Assignments()
+
+
+class Assignor(PartitionAssignor):
+    """Hook 9: counts each assignment, in the same step that installs it (no await between)."""
+
+    def on_assignment(self, assignment: Any) -> None:
+        super().on_assignment(assignment)
+        assignments.given += 1
+
+
+class Recovery(FaustRecovery):
+    """Hook 9: both ways a recovery ends (with tables restored, or nothing to restore)."""
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        await assignments.recover(self.app, super().on_recovery_completed, generation_id)
+
+    async def _resume_streams(self, generation_id: int = 0) -> None:
+        await assignments.recover(self.app, super()._resume_streams, generation_id)
+
+
+class TableManager(faust.tables.TableManager):
+    """Hook 9: Faust builds its Recovery here, by name."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = Recovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery

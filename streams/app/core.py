@@ -91,6 +91,9 @@ def create_app(conf: Settings) -> faust.App:
         # every send filed under the record it came from (streams/app/delivery.py), its
         # topic tracked by the producer's client (compat hook 8)
         Topic=compat.Topic,
+        # ownership known only once the latest assignment's tables are recovered (hook 9)
+        PartitionAssignor=compat.Assignor,
+        TableManager=compat.TableManager,
         logging_config=None,
     )
 

@@ -26,6 +26,7 @@ from faust import web
 from yarl import URL
 
 from streams.app import broker
+from streams.app.compat import assignments
 from streams.app import app, settings
 
 FORWARDED = "X-Stockstream-Forwarded"  # the internal credential
@@ -43,8 +44,8 @@ def partition_for(key: bytes, partitions: int | None = None) -> int:
 
 def ready() -> bool:
     """Tables recovered, assignment stable, Kafka answering: ownership is known."""
-    return (app.tables.recovery.completed.is_set() and not app.rebalancing and not app.in_recovery
-            and broker.reachable())
+    return (assignments.latest_recovered() and app.tables.recovery.completed.is_set() and not app.rebalancing
+            and not app.in_recovery and broker.reachable())
 
 
 @dataclass(frozen=True)

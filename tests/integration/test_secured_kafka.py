@@ -123,6 +123,7 @@ def test_a_worker_and_a_sink_run_through_it_with_static_membership(tls, tmp_path
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         files = list((tmp_path / "out").glob("846-*.x12"))
         assert files and "LIN**IN*P1*SK*SEC-1" in files[0].read_text()
+        assert PASSWORD not in worker.log.read_text() + done.stdout + done.stderr
     finally:
         deployment.close()
 

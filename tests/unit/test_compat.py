@@ -121,3 +121,55 @@ def test_every_topic_written_is_tracked_once_by_the_producer_s_client(monkeypatc
     asyncio.run(run())
     assert client.tracked == ["a-changelog", "availability.web"]
     assert sent[0] == ("a-changelog", ["a-changelog"])  # tracked before it was sent
+
+
+def test_the_recovery_names_hook_9_overrides_still_exist():
+    from faust.assignor import PartitionAssignor
+    from faust.tables import TableManager
+    from faust.tables.recovery import Recovery
+
+    assert callable(PartitionAssignor.on_assignment)
+    assert callable(Recovery.on_recovery_completed) and callable(getattr(Recovery, "_resume_streams", None))
+    assert TableManager._recovery is None  # the class default the recovery property fills
+    assert isinstance(TableManager.recovery, property)
+
+
+def test_the_app_uses_the_hook_9_classes():
+    from streams.app import app, compat
+
+    assert isinstance(app.assignor, compat.Assignor)
+    assert isinstance(app.tables, compat.TableManager) and isinstance(app.tables.recovery, compat.Recovery)
+
+
+class _App:
+    consumer_generation_id = 0
+
+
+async def test_only_the_recovery_of_the_latest_assignment_makes_ownership_known():
+    from streams.app.compat import Assignments
+
+    app, assignments = _App(), Assignments()
+    assert not assignments.latest_recovered()  # no assignment yet
+
+    async def finish(generation_id):
+        pass
+
+    assignments.given, app.consumer_generation_id = 1, 7
+    await assignments.recover(app, finish, 7)
+    assert assignments.latest_recovered()
+
+    assignments.given += 1  # a new assignment: unknown again until its own recovery ends
+    assert not assignments.latest_recovered()
+
+    async def finish_while_another_assignment_comes(generation_id):
+        assignments.given += 1
+        app.consumer_generation_id = 9
+
+    app.consumer_generation_id = 8
+    await assignments.recover(app, finish_while_another_assignment_comes, 8)
+    assert not assignments.latest_recovered()
+
+    await assignments.recover(app, finish, 8)  # Faust returned early: an older generation
+    assert not assignments.latest_recovered()
+    await assignments.recover(app, finish, 9)
+    assert assignments.latest_recovered()
