@@ -1,4 +1,5 @@
-"""Random but valid event streams, with the state they must produce (`stockstream simulate`).
+"""`stockstream simulate`: random but valid event streams with the state they must produce
+(--out), or a what-if of policies over an event history (--policies, streams/cli/whatif.py).
 
 A scenario is three files: catalog.jsonl and events.jsonl to send with `stockstream produce`,
 and expected.json, the clean fold of the events (tables.replay), to check GET /positions
@@ -7,17 +8,66 @@ against. Events include re-sent duplicates, stale counts, over-releases and tran
 
 from __future__ import annotations
 
+import argparse
 import random
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 import orjson
 
+from tables.limits import Limits
 from tables.replay import fold
 
 START = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
 DISPOSITIONS = ["restockable", "quarantine", "refurbish", "damaged"]
+SCENARIO_DEFAULTS = {"seed": 1, "skus": 5, "locations": 3}
+SCENARIO_EVENTS = "5000"
+BASELINE_SYNC_MINUTES = 15.0
+MAX_SYNC_MINUTES = 7 * 24 * 60.0
+WHATIF_OPTIONS = ("baseline_sync_minutes", "catalog", "json")
+
+
+def run(args: argparse.Namespace, limits: Limits) -> int:
+    """--out: write a random scenario (--events is how many events); --policies: the what-if
+    (--events is the history's file)."""
+    if (args.out is None) == (args.policies is None):
+        return _usage("give --out DIR for a random scenario, or --events FILE --policies FILE for a what-if")
+    if args.policies is not None:
+        if args.events is None:
+            return _usage("--events FILE is required with --policies: the history to simulate")
+        if stray := _given(args, tuple(SCENARIO_DEFAULTS)):
+            return _usage(f"{stray} is for a random scenario (--out), not for a what-if")
+        from streams.cli import whatif
+
+        sync = BASELINE_SYNC_MINUTES if args.baseline_sync_minutes is None else args.baseline_sync_minutes
+        if not 0 <= sync <= MAX_SYNC_MINUTES:  # NaN too
+            return _usage(f"--baseline-sync-minutes: must be from 0 (every event) to {MAX_SYNC_MINUTES:g}, got {sync:g}")
+        return whatif.run(args.events, args.policies, sync, args.catalog, args.json, limits)
+    if stray := _given(args, WHATIF_OPTIONS):
+        return _usage(f"{stray} is for a what-if (--policies), not for a random scenario")
+    count = SCENARIO_EVENTS if args.events is None else args.events
+    if not count.isdigit():
+        return _usage(f"--events: with --out it is how many events to write, got {count!r}")
+    options = {name: default if getattr(args, name) is None else getattr(args, name)
+               for name, default in SCENARIO_DEFAULTS.items()}
+    write(Path(args.out), count=int(count), **options)
+    print(f"wrote {args.out}/catalog.jsonl, events.jsonl ({int(count)} events) and expected.json")
+    return 0
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> str | None:
+    """The first of these options the command line gave, as it is spelt there."""
+    for name in names:
+        if getattr(args, name) not in (None, False):
+            return "--" + name.replace("_", "-")
+    return None
+
+
+def _usage(message: str) -> int:
+    print(f"stockstream simulate: {message}", file=sys.stderr)
+    return 2
 
 
 def catalog(skus: int) -> list[dict[str, Any]]:
