@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install tools demo test unit integration bench kafka-up kafka-down kafka-status clean
+.PHONY: install tools browser demo test unit integration e2e bench kafka-up kafka-down kafka-status clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ $(TOOLS)/helm: scripts/install-helm
 $(TOOLS)/compose-config: scripts/install-compose-config $(wildcard tools/compose-config/*)
 	scripts/install-compose-config $(TOOLS)
 
+# Debian's Chromium for the operations page's end-to-end test (tests/e2e); nothing when present.
+browser:
+	scripts/install-browser
+
 kafka-up:
 	scripts/kafka-local up
 
@@ -35,7 +39,7 @@ kafka-status:
 	scripts/kafka-local status
 
 # The whole suite; the integration tests run against the real local broker.
-test: install tools kafka-up
+test: install tools kafka-up browser
 	$(BIN)/pytest -q
 
 unit: install
@@ -43,6 +47,9 @@ unit: install
 
 integration: install kafka-up
 	$(BIN)/pytest -q tests/integration
+
+e2e: install kafka-up browser
+	$(BIN)/pytest -q tests/e2e
 
 demo: install kafka-up
 	scripts/demo
