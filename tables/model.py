@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 from tables.events import INBOUND_SUFFIX, TRANSFER_SOURCE
 from tables.position import Position, Reservation
+from tables.reconcile import HISTORY, Drift, reconcile, record_movement
 
 Event = Mapping[str, Any]
 
@@ -41,7 +42,8 @@ class Outcome:
     changed: bool = False  # a bucket changed: publish the position
     flags: list[str] = field(default_factory=list)
     answer: dict[str, Any] | None = None  # a reservation request's decision
-    drift: int | None = None  # Snapshot: the ERP's on_hand minus ours
+    drift: int | None = None  # Snapshot: the ERP's on_hand minus ours, both at its watermark
+    reconciliation: Drift | None = None  # Snapshot: how that drift was found
     # The event changed the reservation it names (None: it names none, or one not open here);
     # the value is that reservation as it was before, to find its expiry entry.
     touched: Reservation | None = None
@@ -52,8 +54,10 @@ def apply(
     event: Event,
     dedupe_window: int = DEDUPE_WINDOW,
     offset: tuple[int, int] | None = None,
+    history: int = HISTORY,
 ) -> tuple[Position, Outcome]:
-    """offset: (partition, offset) of the record on inventory.events, when there is one."""
+    """offset: (partition, offset) of the record on inventory.events, when there is one;
+    history: on_hand movements kept to rebase a Snapshot (tables/reconcile.py)."""
     if offset is not None and _redelivered(position, offset):
         return position, _repeat(position, event, REDELIVERED)
     if offset is not None:
@@ -71,6 +75,8 @@ def apply(
         before = position.buckets()
         HANDLERS[event["type"]](position, event, outcome)
         outcome.changed = position.buckets() != before
+        if position.on_hand != before[0]:
+            record_movement(position, event, position.on_hand - before[0], history)
         if position.on_hand < 0 and outcome.changed:
             outcome.flags.append(NEGATIVE_ON_HAND)
     if outcome.changed:
@@ -222,10 +228,14 @@ def _cycle_count(position: Position, event: Event, outcome: Outcome) -> None:
 
 def _snapshot(position: Position, event: Event, outcome: Outcome) -> None:
     _mark_source(position, event)
-    outcome.drift = event["qty"] - position.on_hand
+    found = outcome.reconciliation = reconcile(position, event)
+    outcome.drift = found.drift
+    # All a drift record needs, so a redelivered snapshot can send it again.
     position.last_snapshot = {
-        "source": event["source"], "qty": event["qty"], "drift": outcome.drift,
+        "source": event["source"], "qty": event["qty"], "drift": found.drift,
         "occurred_at": event["occurred_at"], "event_id": event["event_id"],
+        "correlation_id": event.get("correlation_id"), "engine_at_watermark": found.engine_at_watermark,
+        "watermark_seq": found.watermark_seq, "causes": found.causes, "complete": found.complete,
     }
 
 

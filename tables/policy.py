@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from tables.limits import DEFAULT as DEFAULT_LIMITS
 from tables.limits import Limits
+from tables.reconcile import ALERT, MODES
 
 DEFAULT_INTERVAL = 2.0  # seconds an increase waits, so a busy SKU cannot flood a marketplace
 
@@ -62,6 +63,8 @@ class LocationPolicy:
     name: str
     safety_stock: int = 0
     overrides: Mapping[str, int] = field(default_factory=dict)
+    # What a Snapshot's drift does here (tables/reconcile.py): alert, or auto_correct.
+    reconciliation: str = ALERT
 
     def safety_stock_for(self, sku: str) -> int:
         return self.overrides.get(sku, self.safety_stock)
@@ -76,10 +79,14 @@ class Policies:
         policy = self.locations.get(location)
         return policy.safety_stock_for(sku) if policy else 0
 
+    def reconciliation(self, location: str) -> str:
+        policy = self.locations.get(location)
+        return policy.reconciliation if policy else ALERT
+
 
 RULE_FIELDS = {f.name for f in fields(ChannelRule)}
 CHANNEL_FIELDS = RULE_FIELDS | {"locations", "overrides", "publish_interval"}
-LOCATION_FIELDS = {"safety_stock", "overrides"}
+LOCATION_FIELDS = {"safety_stock", "overrides", "reconciliation"}
 
 
 def parse_policies(document: Any, limits: Limits = DEFAULT_LIMITS) -> Policies:
@@ -141,7 +148,10 @@ def parse_location(name: str, spec: Any, path: str, limits: Limits = DEFAULT_LIM
         for sku, value in _entries(f"{path}.overrides", _section(spec, "overrides", f"{path}.overrides"),
                                    limits).items()
     }
-    return LocationPolicy(name, safety, overrides)
+    mode = spec.get("reconciliation", ALERT)
+    if mode not in MODES:
+        raise PolicyError(f"{path}.reconciliation", f"must be one of {', '.join(MODES)}, got {mode!r}")
+    return LocationPolicy(name, safety, overrides, mode)
 
 
 def _rule(spec: Mapping[str, Any], path: str, base: ChannelRule, limits: Limits) -> ChannelRule:

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping, Protocol
 
 from tables.limits import DEFAULT as DEFAULT_LIMITS
 from tables.limits import Limits
+from tables.reconcile import ALERT
 from tables.policy import ChannelPolicy, ChannelRule, LocationPolicy, Policies, PolicyError, parse_policies
 
 CHANNEL_PREFIX = "channel:"
@@ -26,6 +27,7 @@ def records(policies: Policies) -> dict[str, tuple[str, dict[str, Any]]]:
     for location in policies.locations.values():
         out[LOCATION_PREFIX + location.name] = ("LocationPolicy", {
             "name": location.name, "safety_stock": location.safety_stock, "overrides": dict(location.overrides),
+            "reconciliation": location.reconciliation,
         })
     return out
 
@@ -63,7 +65,8 @@ def from_records(entries: Iterable[tuple[str, Mapping[str, Any]]]) -> Policies:
                 record["publish_interval"],
             )
         elif key.startswith(LOCATION_PREFIX):
-            locations[record["name"]] = LocationPolicy(record["name"], record["safety_stock"], dict(record["overrides"]))
+            locations[record["name"]] = LocationPolicy(record["name"], record["safety_stock"], dict(record["overrides"]),
+                                                       record.get("reconciliation", ALERT))
     return Policies(channels=channels, locations=locations)
 
 
@@ -74,6 +77,8 @@ def to_document(policies: Policies) -> dict[str, Any]:
         entry: dict[str, Any] = {"safety_stock": location.safety_stock}
         if location.overrides:
             entry["overrides"] = dict(location.overrides)
+        if location.reconciliation != ALERT:
+            entry["reconciliation"] = location.reconciliation
         doc["locations"][location.name] = entry
     for channel in sorted(policies.channels.values(), key=lambda p: p.name):
         entry = {"locations": list(channel.locations), **_rule(channel.rule)}

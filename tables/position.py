@@ -72,6 +72,11 @@ class Position:
     offset: list[int] | None = None
     recent_ids: list[str] = field(default_factory=list)
     last_snapshot: dict[str, Any] | None = None
+    # Recent on_hand movements, to rebase a Snapshot to its watermark (tables/reconcile.py):
+    # [occurred_at, delta] or [occurred_at, delta, source, source_seq]; bounded, and
+    # movements_floor is when the newest movement already dropped occurred.
+    movements: list[list[Any]] = field(default_factory=list)
+    movements_floor: int | None = None
     # The reservation the last applied event changed: {"id", "record" (None once closed),
     # "expires_at"}. Written with the position, so a crash between the position's write and
     # the reservation's (which follows it) is repaired when Kafka redelivers that event.

@@ -52,7 +52,7 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(CATALOG, "Item", _by_sku, compacted=True, partitions=1, upstream=True),
         TopicSpec(POLICIES, None, compacted=True, partitions=1),
         TopicSpec(DLQ, None),
-        TopicSpec(DRIFT, None),
+        TopicSpec(DRIFT, "DriftRecord", _by_position),
         TopicSpec(COMPONENTS, None),
         TopicSpec(CONTROL, None, retention_ms=3_600_000),  # markers matter for seconds
         TopicSpec(RESERVATIONS, None),

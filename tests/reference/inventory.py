@@ -39,7 +39,12 @@ Readings of the text this reference commits to (each a sentence of DESIGN or REA
   overtook its inbound half) is remembered, and a later TransferInbound is absorbed by it
   before it adds to incoming.
 - A reservation closes when it holds nothing (no unpicked, no picked units).
-- Snapshot: no change; drift = qty - on_hand.
+- Snapshot: no change; drift = qty - (on_hand as of the snapshot's watermark: movements that
+  occurred after it are rebased away). The watermark is the snapshot's occurred_at, or, for a
+  movement from the snapshot's own source where both carry a source_seq, the sequence (issue
+  12: "as of a time or a source sequence"). A movement at the watermark is part of it. This
+  reference keeps every movement; the engine keeps a bounded number and says when it could not
+  reach back.
 """
 
 from __future__ import annotations
@@ -88,6 +93,8 @@ class Reference:
     offset: int | None = None  # of the last record taken
     changes: int = 0  # how many events changed buckets or reservations
     drift: int | None = None
+    # every change of on_hand: (occurred_at, delta, source, source_seq)
+    moves: list[tuple[int, int, str, int | None]] = field(default_factory=list)
 
     @property
     def ats(self) -> int:
@@ -118,8 +125,12 @@ class Reference:
         if kind in ABSOLUTE and self._older(event):
             return Result(STALE)
         before = self.snapshot()
+        on_hand = self.buckets["on_hand"]
         result = getattr(self, "_" + kind)(event)
         result.changed = self.snapshot() != before
+        if self.buckets["on_hand"] != on_hand:
+            self.moves.append((event["occurred_at"], self.buckets["on_hand"] - on_hand, event["source"],
+                               event.get("source_seq")))
         if result.changed:
             self.changes += 1
         return result
@@ -162,7 +173,15 @@ class Reference:
         return Result(APPLIED)
 
     def _Snapshot(self, event) -> Result:
-        self.drift = event["qty"] - self.buckets["on_hand"]
+        at, source, seq = event["occurred_at"], event["source"], event.get("source_seq")
+
+        def later(move) -> bool:
+            moved_at, _, moved_by, moved_seq = move
+            if seq is not None and moved_by == source and moved_seq is not None:
+                return moved_seq > seq
+            return moved_at > at
+        at_watermark = self.buckets["on_hand"] - sum(move[1] for move in self.moves if later(move))
+        self.drift = event["qty"] - at_watermark
         return Result(APPLIED, drift=self.drift)
 
     def _ReserveRequested(self, event) -> Result:

@@ -102,6 +102,18 @@ def test_location_defaults():
     policies = parse_policies({"locations": {"DC1": {}}})
     assert policies.locations["DC1"] == LocationPolicy("DC1", safety_stock=0, overrides={})
     assert policies.safety_stock("DC1", "SKU-1") == 0
+    assert policies.reconciliation("DC1") == "alert"
+
+
+@pytest.mark.parametrize("mode", ["alert", "auto_correct"])
+def test_a_location_chooses_what_drift_does(mode):
+    assert parse_policies({"locations": {"DC1": {"reconciliation": mode}}}).reconciliation("DC1") == mode
+
+
+@pytest.mark.parametrize("mode", ["correct", "", None, True])
+def test_an_unknown_reconciliation_mode_is_named(mode):
+    with pytest.raises(PolicyError, match=r"locations\.DC1\.reconciliation: must be one of alert, auto_correct"):
+        parse_policies({"locations": {"DC1": {"reconciliation": mode}}})
 
 
 def test_dataclass_defaults_match_parser_defaults():

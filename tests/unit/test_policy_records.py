@@ -12,7 +12,8 @@ from tables.policy_records import records, to_document
 
 DOC = yaml.safe_load("""
 locations:
-  DC1: {safety_stock: 2, overrides: {SKU-9: 0}}
+  DC1: {safety_stock: 2, overrides: {SKU-9: 0}, reconciliation: auto_correct}
+  DC2: {}
 channels:
   amazon:
     locations: [DC1, DC2]
@@ -36,9 +37,11 @@ def encoded(policies):
 def test_policies_survive_the_topic_and_the_yaml():
     policies = parse_policies(DOC)
     on_topic = encoded(policies)
-    assert set(on_topic) == {b"channel:amazon", b"channel:b2b", b"location:DC1"}
+    assert set(on_topic) == {b"channel:amazon", b"channel:b2b", b"location:DC1", b"location:DC2"}
     assert decode_policies(on_topic, default_codec()) == policies
     assert parse_policies(to_document(policies)) == policies
+    assert (policies.reconciliation("DC1"), policies.reconciliation("DC2"), policies.reconciliation("X")) == (
+        "auto_correct", "alert", "alert")
 
 
 def test_show_writes_only_what_differs_from_the_defaults():
