@@ -27,16 +27,18 @@ import orjson
 
 from agents.dlq import dead_letter
 from streams.app import topics
+from streams.app.clock import now_ms
 from streams.app import app, settings, timer, topic
 from streams.app.delivery import ledger
 from streams.app.pacing import Pace
 from streams.wire.codec import DecodeError, default_codec
 from streams.wire.registry import prepare_patiently
 from streams.app.compat import partition_items
-from streams.app.metrics import DELTAS, EVENTS, inc
+from streams.app.logs import about
+from streams.app.metrics import DELTAS, EVENT_TO_DELTA, EVENTS, NO_TYPE, inc, observe
 from tables import keys
-from tables.publishing import Delta, as_record
-from tables.sku_state import SkuState, apply_location, cause_of, current, due, recompute
+from tables.publishing import Cause, Delta, as_record
+from tables.sku_state import SkuState, apply_location, cause_in, cause_of, current, due, recompute
 from tables.store import PENDING, catalog_index, channel_state, due_entries, policy_cache
 
 log = logging.getLogger(__name__)
@@ -59,10 +61,6 @@ channel_input = app.topic(LOCATIONS, COMPONENTS, CONTROL, partitions=settings.pa
                           key_serializer="raw", value_serializer="raw")
 components_topic = topic(topics.COMPONENTS)
 control_topic = topic(topics.CONTROL)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def delta_topic(channel: str) -> Any:
@@ -94,7 +92,7 @@ def index_pending(key: bytes, state: SkuState) -> None:
 async def send_again(key: bytes, state: SkuState) -> None:
     """A redelivered record: what it caused may not have reached Kafka (the state's changelog
     write, the pending index entry written after it, the deltas), so all are made again."""
-    inc(EVENTS, STAGE, "repeat")
+    inc(EVENTS, STAGE, NO_TYPE, "repeat")
     channel_state[key] = state.to_bytes()
     index_pending(key, state)
     await send_deltas(key, state.sku, current(state))
@@ -107,16 +105,23 @@ async def send_deltas(key: bytes, sku: str, deltas: Iterable[Delta]) -> None:
         direction = "first" if delta.previous is None else "down" if delta.available < delta.previous else "up"
         inc(DELTAS, delta.channel, direction)
         delta_topic(delta.channel).send_soon(key=key, value=codec.encode("AvailabilityDelta", as_record(sku, delta, published_at)))
+        # Clocks apart (the ERP's, the producer's, ours) count as no delay rather than a negative one.
+        if delta.occurred_at is not None:
+            observe(EVENT_TO_DELTA, max(published_at - delta.occurred_at, 0) / 1000, delta.channel, "occurred")
+        if delta.ingested_at is not None:
+            observe(EVENT_TO_DELTA, max(published_at - delta.ingested_at, 0) / 1000, delta.channel, "ingested")
 
 
-async def settle(key: bytes, state: SkuState, cause: tuple[str | None, str | None], due_before: int | None) -> None:
+async def settle(key: bytes, state: SkuState, cause: Cause, due_before: int | None) -> None:
     """Compute every channel again, publish what must go now, fan out to kits."""
     kit = catalog_index.kits.get(state.sku)
     values, deltas = recompute(state, policy_cache.get(), kit, now_ms(), cause)
     await store_and_publish(key, state, deltas, due_before)
     for kit_sku in catalog_index.used_in.get(state.sku, ()):
         components_topic.send_soon(key=kit_sku.encode(), value=orjson.dumps(
-            {"component": state.sku, "channels": values, "event_id": cause[0], "correlation_id": cause[1]}))
+            {"component": state.sku, "channels": values, "event_id": cause.event_id,
+             "correlation_id": cause.correlation_id, "occurred_at": cause.occurred_at,
+             "ingested_at": cause.ingested_at}))
 
 
 async def on_location(message: Any) -> None:
@@ -126,14 +131,15 @@ async def on_location(message: Any) -> None:
     except DecodeError as err:
         await dead_letter(message, STAGE, "decode", str(err))
         return
+    about(message.key, record["event_id"], record.get("correlation_id"))
     state = load(message.key)
     due_before = state.next_due()
     if not apply_location(state, record):
         # A repeat: Kafka redelivering after a crash, here or upstream (same versions).
         await send_again(message.key, state)
         return
-    inc(EVENTS, STAGE, "applied")
-    await settle(message.key, state, (record["event_id"], record.get("correlation_id")), due_before)
+    inc(EVENTS, STAGE, NO_TYPE, "applied")
+    await settle(message.key, state, cause_in(record), due_before)
 
 
 async def on_component(message: Any) -> None:
@@ -150,8 +156,9 @@ async def on_component(message: Any) -> None:
     due_before = state.next_due()
     state.components[component] = values
     state.component_offset = message.offset
-    inc(EVENTS, STAGE, "component")
-    await settle(message.key, state, (update.get("event_id"), update.get("correlation_id")), due_before)
+    inc(EVENTS, STAGE, NO_TYPE, "component")
+    await settle(message.key, state, Cause(update.get("event_id"), update.get("correlation_id"),
+                                           update.get("occurred_at"), update.get("ingested_at")), due_before)
 
 
 async def on_control(message: Any) -> None:
@@ -243,7 +250,7 @@ async def sweep_step(partition: int, sweep: dict[str, Any]) -> dict[str, Any] | 
         if done >= SWEEP_BATCH or time.monotonic() - started > SWEEP_STEP_SECONDS:
             return {**sweep, "cursor": key.decode()}
     if sweep.get("republish") is not None:
-        inc(EVENTS, STAGE, "republish")
+        inc(EVENTS, STAGE, NO_TYPE, "republish")
     return None
 
 
@@ -261,6 +268,7 @@ async def sweep_one(key: bytes, state: SkuState, sweep: dict[str, Any]) -> None:
 async def channel_stage(stream: Any) -> None:
     async for event in stream.events():
         message = event.message
+        about(message.key)
         try:
             if message.topic == LOCATIONS:
                 await on_location(message)

@@ -22,14 +22,17 @@ import orjson
 from agents.dlq import dead_letter
 from streams.app import app, settings, topic
 from streams.app import topics
+from streams.app.clock import now_ms
 from streams.app.delivery import ledger
 from streams.wire.codec import DecodeError, default_codec
 from streams.wire.registry import prepare_patiently
-from streams.app.metrics import EVENTS, FLAGS, inc
+from streams.app.logs import about
+from streams.app.metrics import DRIFT_RECORDS, DRIFT_UNITS, EVENTS, FLAGS, RESERVATIONS, inc
 from tables import keys
 from tables.events import InvalidEvent, normalize, position_key
 from tables.limits import JSON_SAFE, Limits, OverLimit
-from tables.model import API_SOURCE, DUPLICATE, REDELIVERED, Outcome, apply, follow_ups, record_of
+from tables.model import API_SOURCE, APPLIED, DUPLICATE, REDELIVERED, REJECTED, Outcome, apply, follow_ups, record_of
+from tables.reconcile import correction, drift_record
 from tables.position import Position, Reservation
 from tables import position_records
 from tables.position_records import EXPIRY
@@ -37,6 +40,10 @@ from tables.store import item_for, policy_cache, positions
 
 log = logging.getLogger(__name__)
 STAGE = "locations"
+UNKNOWN_TYPE = "unknown"  # the type label of a record that does not decode
+# What an applied event that changed an open reservation (or made one) counts as.
+RESERVATION_DECISIONS = {"ReserveRequested": "accepted", "ReservationReleased": "released",
+                         "ReservationExpired": "expired"}
 
 
 class Refused(Exception):
@@ -45,15 +52,20 @@ class Refused(Exception):
         self.kind = kind
 
 
-def read(message: Any) -> dict[str, Any]:
-    """The normalized event in a record, or Refused saying why it cannot be applied."""
-    limits = settings.limits()
+def decoded(message: Any, limits: Limits) -> dict[str, Any]:
+    """The InventoryEvent in a record as it was written, or Refused."""
     if message.key is not None and len(message.key) > 2 * limits.name_length + 1:
         raise Refused("limit:key", f"key: {len(message.key)} bytes, longer than any SKU@LOCATION may be")
     try:
         record = default_codec().decode("InventoryEvent", message.value)
     except DecodeError as err:
         raise Refused("decode", str(err)) from None
+    about(message.key, record["event_id"], record.get("correlation_id"))
+    return record
+
+
+def read(message: Any, record: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """The normalized event, or Refused saying why it cannot be applied."""
     try:
         event = normalize(record, known_item(record["sku"], limits), limits)
     except InvalidEvent as err:
@@ -92,11 +104,17 @@ def load(key: bytes, event: dict[str, Any]) -> Position:
 
 
 async def process(message: Any) -> None:
+    about(message.key)
     await prepare_patiently(default_codec(), message.value)
+    event_type = UNKNOWN_TYPE
     try:
-        event = read(message)
+        limits = settings.limits()
+        record = decoded(message, limits)
+        event_type = record["type"]
+        event = read(message, record, limits)
         position = load(message.key, event)
-        position, outcome = apply(position, event, settings.dedupe_window, (message.partition, message.offset))
+        position, outcome = apply(position, event, settings.dedupe_window, (message.partition, message.offset),
+                                  settings.reconcile_history)
         if not position.within(JSON_SAFE):
             raise Refused("limit:qty", f"qty: applying it would take a bucket beyond {JSON_SAFE}")
         redelivered = outcome.status == REDELIVERED
@@ -104,15 +122,15 @@ async def process(message: Any) -> None:
         writes += stale_expiry(message.key, event, outcome)
         # Encoded before anything is written: a record that cannot be told to its consumers
         # must not change the position either.
-        outputs = list(outputs_of(event, position, outcome, message.offset))
+        outputs = list(outputs_of(event, position, outcome, message.offset, ingested_at(message)))
     except Refused as refused:
-        inc(EVENTS, STAGE, "dead_letter")
+        inc(EVENTS, STAGE, event_type, "dead_letter")
         await dead_letter(message, STAGE, refused.kind, str(refused))
         await answer_refused_request(message, str(refused))
         return
     except Exception as err:  # a bug must cost one record, not the partition
         log.exception("cannot apply %s[%s]@%s", message.topic, message.partition, message.offset)
-        inc(EVENTS, STAGE, "dead_letter")
+        inc(EVENTS, STAGE, event_type, "dead_letter")
         await dead_letter(message, STAGE, "internal", f"internal error: {type(err).__name__}: {err}")
         await answer_refused_request(message, "internal error")
         return
@@ -121,16 +139,27 @@ async def process(message: Any) -> None:
             del positions[record_key]
         else:
             positions[record_key] = value
-    inc(EVENTS, STAGE, outcome.status)
+    inc(EVENTS, STAGE, event_type, outcome.status)
     for flag in outcome.flags:
         inc(FLAGS, flag)
+    if outcome.touched is not None and outcome.status == APPLIED and event_type in RESERVATION_DECISIONS:
+        inc(RESERVATIONS, RESERVATION_DECISIONS[event_type])
+    elif outcome.status == REJECTED:
+        inc(RESERVATIONS, "rejected")
     # Through the producer's buffer, after the table writes above (Faust buffers those): an
     # output is never handed to Kafka before the state change it reports.
     for target, key, value in outputs:
         target.send_soon(key=key, value=value)
 
 
-def outputs_of(event: dict[str, Any], position: Position, outcome: Outcome, offset: int) -> Iterator[tuple[Any, bytes, bytes]]:
+def ingested_at(message: Any) -> int | None:
+    """When the record reached Kafka (its timestamp), epoch ms: the channel stage times the
+    deltas it causes from it."""
+    return round(message.timestamp * 1000) if message.timestamp else None
+
+
+def outputs_of(event: dict[str, Any], position: Position, outcome: Outcome, offset: int,
+               ingested: int | None) -> Iterator[tuple[Any, bytes, bytes]]:
     """(topic, key, value) of every record an applied event sends."""
     codec = default_codec()
     told = service_update(event, position, outcome, offset)
@@ -139,10 +168,32 @@ def outputs_of(event: dict[str, Any], position: Position, outcome: Outcome, offs
     if outcome.status == DUPLICATE:
         return  # an upstream retry: its first delivery published everything, before its commit
     if outcome.changed or (outcome.status == REDELIVERED and position.version):
-        yield topic(topics.LOCATIONS), position.sku.encode(), codec.encode("LocationAvailability", position.view())
+        view = position.view()
+        view["ingested_at"] = ingested
+        yield topic(topics.LOCATIONS), position.sku.encode(), codec.encode("LocationAvailability", view)
     for follow_up in follow_ups(event, offset):
         key = position_key(follow_up["sku"], follow_up["location"]).encode()
         yield topic(topics.EVENTS), key, codec.encode("InventoryEvent", follow_up)
+    yield from reconciliation(event, position, outcome)
+
+
+def reconciliation(event: dict[str, Any], position: Position, outcome: Outcome) -> Iterator[tuple[Any, bytes, bytes]]:
+    """A Snapshot's drift record, and the location's correction when its policy says so; sent
+    again when Kafka redelivers the snapshot (the correction's id makes it a duplicate)."""
+    snapshot = position.last_snapshot
+    if event["type"] != "Snapshot" or outcome.status not in (APPLIED, REDELIVERED) or not snapshot \
+            or snapshot["event_id"] != event["event_id"]:
+        return
+    codec, key, now = default_codec(), position_key(position.sku, position.location).encode(), now_ms()
+    adjustment = correction(position, policy_cache.get().reconciliation(position.location), now)
+    if adjustment is not None:
+        yield topic(topics.EVENTS), key, codec.encode("InventoryEvent", adjustment)
+    record = drift_record(position, adjustment is not None, now)
+    if outcome.status == APPLIED and record["drift"]:
+        inc(DRIFT_RECORDS, position.location, record["action"])
+        direction = "missing" if record["drift"] < 0 else "extra"
+        DRIFT_UNITS.labels(position.location, direction).inc(abs(record["drift"]))
+    yield topic(topics.DRIFT), key, codec.encode("DriftRecord", record)
 
 
 def stale_expiry(key: bytes, event: dict[str, Any], outcome: Outcome) -> list[position_records.Write]:

@@ -32,13 +32,14 @@ import orjson
 
 from agents import answers
 from agents.dlq import dead_letter
+from streams.app.clock import now_ms
 from streams.app import broker
 from streams.app import app, settings, timer, topic
 from streams.app import topics
 from streams.app.delivery import ledger
 from streams.wire.codec import default_codec
 from streams.app.pacing import Pace
-from streams.app.metrics import EVENTS, inc
+from streams.app.metrics import EVENTS, NO_TYPE, inc
 from tables import keys
 from tables.model import API_SOURCE
 from tables.reservation_requests import (
@@ -53,10 +54,6 @@ STAGE = "reservations"
 
 class Retry(Exception):
     """The service cannot answer now (its partition moved, the broker is away): 503."""
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def load(key: bytes) -> RequestRecord | None:
@@ -94,7 +91,7 @@ async def handle(message: Any) -> None:
     record = load(key)
     before = record.to_bytes() if record else None
     record, commands = handler(record, command, client, reservation_id)
-    inc(EVENTS, STAGE, kind)
+    inc(EVENTS, STAGE, NO_TYPE, kind)
     if record is None:
         if before is not None:
             del reservation_requests[key]

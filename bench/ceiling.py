@@ -41,7 +41,7 @@ channels:
   web: {locations: [WH0, WH1, WH2, WH3]}
   amazon: {locations: [WH0, WH1], buffer: 2, allocation_percent: 50}
 """
-COUNTER = re.compile(r'^stockstream_events_total\{outcome="([^"]+)",stage="([^"]+)"\} ([0-9.e+]+)$', re.M)
+COUNTER = re.compile(r'^stockstream_events_total\{outcome="([^"]+)",stage="([^"]+)",type="[^"]*"\} ([0-9.e+]+)$', re.M)
 
 
 def fill(deployment: Deployment, count: int, skus: int) -> None:

@@ -32,8 +32,8 @@ bench/results/recovery-*.json.
 from __future__ import annotations
 
 import argparse
+import json
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -59,7 +59,6 @@ from tables.position import Position  # noqa: E402
 TARGET_SECONDS, TARGET_RSS_BYTES = 60, 500 * 10**6  # issue 9
 SAMPLES = 50  # positions read back over HTTP after every start
 NOW_MS = 1_790_000_000_000
-LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 # Faust's recovery messages (faust/tables/recovery.py) that mark the phases of a start.
 PHASES = {
     "joined": "Joined group",
@@ -167,13 +166,14 @@ def phases(worker: Worker, started_wall: float) -> dict[str, float]:
     """Seconds from start to each of Faust's recovery messages (the last of each in this run's
     log; absent when the log level hides them)."""
     out: dict[str, float] = {}
-    for line in worker.log.read_text(errors="replace").splitlines():
-        stamp = LOG_TIME.match(line)
-        if not stamp:
+    for raw in worker.log.read_text(errors="replace").splitlines():
+        try:
+            line = json.loads(raw)  # the worker logs JSON lines (STOCKSTREAM_LOG_FORMAT)
+        except ValueError:
             continue
         for phase, text in PHASES.items():
-            if text in line:
-                at = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            if text in line["message"]:
+                at = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
                 out[phase] = round(at - started_wall, 1)
     return out
 

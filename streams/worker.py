@@ -9,3 +9,5 @@ import agents.reservations  # noqa: F401
 import agents.side_topics  # noqa: F401
 import streams.http.stock  # noqa: F401
 import streams.http.reservations  # noqa: F401
+import streams.http.ops  # noqa: F401
+import streams.http.drift  # noqa: F401

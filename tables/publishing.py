@@ -10,7 +10,17 @@ with the SKU's record and survives a restart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class Cause(NamedTuple):
+    """The change behind a value: its event, when that occurred and when it reached Kafka
+    (epoch ms; None for a change no event made, a policy's, or one not timed)."""
+
+    event_id: str | None
+    correlation_id: str | None
+    occurred_at: int | None = None
+    ingested_at: int | None = None
 
 
 @dataclass(slots=True)
@@ -22,6 +32,9 @@ class ChannelOutput:
     due: int | None = None  # epoch ms when the pending increase goes out
     event_id: str | None = None  # what caused the value being published or pending
     correlation_id: str | None = None
+    # [occurred_at, ingested_at] of the oldest change the pending increase holds back: the
+    # channel's real lag when it goes out.
+    pending_since: list[int | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,20 +45,24 @@ class Delta:
     version: int
     event_id: str | None
     correlation_id: str | None
+    # When the oldest change it publishes occurred and reached Kafka (epoch ms); None for a
+    # value sent again or made by a policy change.
+    occurred_at: int | None = None
+    ingested_at: int | None = None
 
 
-def decide(out: ChannelOutput, channel: str, value: int, now_ms: int, interval_ms: int,
-           cause: tuple[str | None, str | None]) -> Delta | None:
+def decide(out: ChannelOutput, channel: str, value: int, now_ms: int, interval_ms: int, cause: Cause) -> Delta | None:
     """Record a newly computed value; the delta to publish now, if any."""
     if out.published is not None and value == out.published:
-        out.pending = out.due = None  # back where it was: nothing to say
+        out.pending = out.due = out.pending_since = None  # back where it was: nothing to say
         return None
     if out.published is None or value < out.published or interval_ms <= 0:
         return _publish(out, channel, value, cause)
     out.pending = value
-    out.event_id, out.correlation_id = cause
+    out.event_id, out.correlation_id = cause.event_id, cause.correlation_id
     if out.due is None:
         out.due = now_ms + interval_ms
+        out.pending_since = [cause.occurred_at, cause.ingested_at]
     return None
 
 
@@ -53,15 +70,15 @@ def flush(out: ChannelOutput, channel: str, now_ms: int) -> Delta | None:
     """The pending increase, once it is due."""
     if out.pending is None or out.due is None or out.due > now_ms:
         return None
-    return _publish(out, channel, out.pending, (out.event_id, out.correlation_id))
+    return _publish(out, channel, out.pending, Cause(out.event_id, out.correlation_id, *(out.pending_since or (None, None))))
 
 
-def _publish(out: ChannelOutput, channel: str, value: int, cause: tuple[str | None, str | None]) -> Delta:
+def _publish(out: ChannelOutput, channel: str, value: int, cause: Cause) -> Delta:
     previous = out.previous = out.published
     out.published = value
     out.version += 1
-    out.pending = out.due = None
-    out.event_id, out.correlation_id = cause
+    out.pending = out.due = out.pending_since = None
+    out.event_id, out.correlation_id = cause.event_id, cause.correlation_id
     return Delta(channel, value, previous, out.version, *cause)
 
 

@@ -15,9 +15,7 @@ from tables.channels import LocationStock
 from tables.events import epoch_ms
 from tables.policy import Policies
 from tables.position import BUCKETS
-from tables.publishing import ChannelOutput, Delta, decide, flush
-
-Cause = tuple[str | None, str | None]  # event_id, correlation_id
+from tables.publishing import Cause, ChannelOutput, Delta, decide, flush
 
 
 @dataclass(slots=True)
@@ -64,6 +62,12 @@ def apply_location(state: SkuState, record: Mapping[str, Any]) -> bool:
     return True
 
 
+def cause_in(record: Mapping[str, Any]) -> Cause:
+    """The change a LocationAvailability reports, as the cause of the deltas it brings."""
+    return Cause(record["event_id"], record.get("correlation_id"), epoch_ms(record["occurred_at"]),
+                 epoch_ms(record.get("ingested_at")))
+
+
 def targets(state: SkuState, policies: Policies, kit: list[tuple[str, int]] | None) -> dict[str, int]:
     """What every channel may sell now: the formula for stock, the components' minimum for a kit."""
     stock = state.stock()
@@ -108,6 +112,6 @@ def current(state: SkuState) -> list[Delta]:
 def cause_of(state: SkuState) -> Cause:
     """The last event behind this SKU's stock, for deltas a policy change causes."""
     if not state.locations:
-        return (None, None)
+        return Cause(None, None)
     latest = max(state.locations.values(), key=lambda rec: rec["occurred_at"])
-    return (latest["event_id"], latest.get("correlation_id"))
+    return Cause(latest["event_id"], latest.get("correlation_id"))  # untimed: the policy made the change

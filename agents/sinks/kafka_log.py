@@ -4,30 +4,16 @@ plain consumer with no tables."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.sinks.config import Sink
 from agents.sinks.metrics import SinkMetrics
-from streams.app.security import ssl_context
+from streams.app.security import client_options
 from streams.app.settings import Settings
 from streams.wire.deadletters import fit, headers_for
 
 MAX_RECORDS = 5000
 MAX_SEND_SECONDS = 1200  # the longest a send may hold the loop (a feed waits up to 900 s)
-
-
-def client_options(settings: Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
-                               "security_protocol": settings.security_protocol.upper()}
-    if options["security_protocol"].startswith("SASL"):
-        options.update(sasl_mechanism=settings.sasl_mechanism.upper(), sasl_plain_username=settings.sasl_username,
-                       sasl_plain_password=settings.sasl_password.get())
-    context = ssl_context(settings)
-    if context is not None:
-        options["ssl_context"] = context
-    return options
 
 
 class KafkaLog:

@@ -15,6 +15,8 @@ LAG = Gauge("stockstream_sink_lag_records", "Records on availability.<channel> n
 SEND_SECONDS = Histogram("stockstream_sink_send_seconds", "Time of one call to the channel", ["sink"],
                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 DRIFT = Counter("stockstream_sink_drift_total", "Values found changed in the channel since we set them", ["sink"])
+DEAD_LETTERS = Counter("stockstream_sink_dead_letters_total", "Records a sink sent to its DLQ (sinks.NAME.dlq): decode "
+                       "(unreadable), refused (by the channel, for good)", ["sink", "reason"])
 
 
 class SinkMetrics:
@@ -25,3 +27,4 @@ class SinkMetrics:
         self.retried, self.refused = FAILED.labels(sink, "retried"), FAILED.labels(sink, "refused")
         self.budget_used, self.backlog, self.lag = BUDGET_USED.labels(sink), BACKLOG.labels(sink), LAG.labels(sink)
         self.send_seconds, self.drift = SEND_SECONDS.labels(sink), DRIFT.labels(sink)
+        self.undecodable, self.dead_refused = DEAD_LETTERS.labels(sink, "decode"), DEAD_LETTERS.labels(sink, "refused")

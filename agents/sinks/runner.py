@@ -127,7 +127,7 @@ class SinkLoop:
                 raise ValueError(f"channel: {delta['channel']} on the topic of {self.sink.channel}")
         except Exception as err:  # noqa: BLE001 - a record we cannot read is refused, not fatal
             await self.kafka.dead_letter(partition, offset, key, value, f"decode: {err}")
-            self.metrics.refused.inc()
+            self.metrics.undecodable.inc()
             self.backlog.seen[partition] = max(offset, self.backlog.seen.get(partition, -1))
             return
         if self.backlog.add(delta, partition, offset):
@@ -196,6 +196,7 @@ class SinkLoop:
         partition, offset, key, value = self.raw.get(update.sku, (update.partition, update.last_offset, None, None))
         await self.kafka.dead_letter(partition, offset, key, value, f"refused by {self.sink.kind}: {reason}")
         self.metrics.refused.inc()
+        self.metrics.dead_refused.inc()
         self.backlog.dropped(update)  # done with; `stockstream replay-dlq` can send it again
 
     def back_off(self, retry_after: float | None) -> None:

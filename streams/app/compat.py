@@ -46,7 +46,8 @@ aiokafka are pinned to the versions read (pyproject.toml: faust-streaming 0.15.3
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Mapping, Optional, Set
+import time
+from typing import Any, Callable, Iterator, Mapping, Optional, Set
 
 import faust
 from faust.assignor import PartitionAssignor
@@ -57,6 +58,7 @@ from faust.types import TP
 
 from streams.app import delivery
 from streams.app.delivery import ledger
+from streams.app.metrics import REBALANCES, RECOVERY_SECONDS
 
 log = logging.getLogger(__name__)
 FETCH_MAX_WAIT_MS = 50
@@ -203,11 +205,18 @@ def _ignore_outcome(future: Any) -> None:
 
 class Assignments:
     """Hook 9: how many assignments the group gave this worker, and the latest one whose tables
-    are recovered."""
+    are recovered (and how long that took: stockstream_recovery_seconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.given = 0
         self.recovered = -1
+        self.clock = clock
+        self.given_at = clock()
+
+    def arrived(self) -> None:
+        self.given += 1
+        self.given_at = self.clock()
+        REBALANCES.inc()
 
     def latest_recovered(self) -> bool:
         return self.recovered == self.given
@@ -219,6 +228,7 @@ class Assignments:
         await finish(generation_id=generation_id)
         if self.given == assignment and app.consumer_generation_id == generation_id:
             self.recovered = assignment
+            RECOVERY_SECONDS.set(self.clock() - self.given_at)
 
 
 assignments = Assignments()
@@ -229,7 +239,7 @@ class Assignor(PartitionAssignor):
 
     def on_assignment(self, assignment: Any) -> None:
         super().on_assignment(assignment)
-        assignments.given += 1
+        assignments.arrived()
 
 
 class Recovery(FaustRecovery):

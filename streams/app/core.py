@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import faust
+from prometheus_client import REGISTRY
 
 from streams.app import local_state
 from streams.app.monitor import LeanMonitor
@@ -21,6 +22,7 @@ from streams.app.scheduling import DownstreamFirst
 from streams.app.security import ssl_context
 from streams.app.settings import LOG_LEVELS, Settings
 from streams.app import compat, topics
+from streams.app.metrics import ConsumerLag
 
 log = logging.getLogger(__name__)
 settings = Settings.from_env()
@@ -39,6 +41,15 @@ def broker_credentials(conf: Settings) -> faust.types.auth.CredentialsT | None:
             ssl_context=context,
         )
     return faust.SSLCredentials(context)
+
+
+class Worker(faust.Worker):
+    """Faust's worker without its progress spinner, which writes terminal codes to stdout even
+    when that is no terminal (at log levels from warn): a stream of JSON lines must hold only those."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spinner = None
 
 
 class App(compat.App):
@@ -94,11 +105,13 @@ def create_app(conf: Settings) -> faust.App:
         # ownership known only once the latest assignment's tables are recovered (hook 9)
         PartitionAssignor=compat.Assignor,
         TableManager=compat.TableManager,
-        logging_config=None,
+        logging_config=None,  # set by `stockstream worker` (streams/cli run_worker)
+        Worker=Worker,
     )
 
 
 app = create_app(settings)
+REGISTRY.register(ConsumerLag(app))
 
 
 def timer(seconds: float) -> Callable[[Callable[[], Awaitable[None]]], Any]:

@@ -4,7 +4,9 @@ Faust calls its monitor about a dozen times per record (in and out of the consum
 stream and the producer, every table read and write), each call updating counters, deques
 and string-keyed dicts nobody here reads (Faust's own web views are off). This one keeps the
 time a partition last fed a stream, which Faust's "stream stopped processing" check reads,
-and the commit and offset figures its consumer reports (a few calls per commit, not per record).
+and the commit and offset figures its consumer reports (a few calls per commit, not per record):
+each commit's time goes to stockstream_commit_seconds, the offsets to the consumer lag
+(streams/app/metrics.py ConsumerLag).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from time import monotonic
 from typing import Any
 
 from faust.sensors import Monitor
+
+from streams.app.metrics import COMMIT_SECONDS
 
 
 class LeanMonitor(Monitor):
@@ -42,3 +46,6 @@ class LeanMonitor(Monitor):
 
     def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
         pass
+
+    def on_commit_completed(self, consumer: Any, state: Any) -> None:
+        COMMIT_SECONDS.observe(self.time() - state)  # state: on_commit_initiated's time

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import Any
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import (IllegalSaslStateError, KafkaConnectionError, KafkaError, SaslAuthenticationFailed,
@@ -25,6 +26,19 @@ def ssl_context(conf: Settings) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as err:
         raise SettingsError(f"TLS files (STOCKSTREAM_SSL_CAFILE, _SSL_CERTFILE, _SSL_KEYFILE): {err}") from None
     return context
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """What an aiokafka client of the engine (a sink's, a view's reader) connects with."""
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
+                               "security_protocol": settings.security_protocol.upper()}
+    if options["security_protocol"].startswith("SASL"):
+        options.update(sasl_mechanism=settings.sasl_mechanism.upper(), sasl_plain_username=settings.sasl_username,
+                       sasl_plain_password=settings.sasl_password.get())
+    context = ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    return options
 
 
 # What an operator checks when the broker refuses us; the CLI says the same.

@@ -23,6 +23,7 @@ SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn",
               "error": "error", "crit": "crit", "critical": "crit"}
+LOG_FORMATS = ("json", "text")  # streams/app/logs.py
 
 
 class SettingsError(ValueError):
@@ -69,7 +70,11 @@ class Settings:
     schema_registry_url: str = ""
     strict_catalog: bool = False
     dedupe_window: int = 200
+    # on_hand movements kept per position to rebase an ERP Snapshot to its watermark.
+    reconcile_history: int = 64
     log_level: str = "info"
+    # json: one JSON object a line (for a log shipper); text: for people.
+    log_format: str = "json"
     # Seconds before the group gives a dead worker's partitions to the others.
     session_timeout: int = 30
     # Kafka static group membership (group.instance.id), e.g. a StatefulSet pod's name: a
@@ -171,8 +176,12 @@ class Settings:
             raise SettingsError(f"{PREFIX}REPLICATION_FACTOR must be at least 1")
         if self.dedupe_window < 1:
             raise SettingsError(f"{PREFIX}DEDUPE_WINDOW must be at least 1")
+        if not 1 <= self.reconcile_history <= 10_000:
+            raise SettingsError(f"{PREFIX}RECONCILE_HISTORY must be 1 to 10000, got {self.reconcile_history}")
         if self.log_level.lower() not in LOG_LEVELS:
             raise SettingsError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"{PREFIX}LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
         if self.session_timeout < 6:
             raise SettingsError(f"{PREFIX}SESSION_TIMEOUT must be at least 6 seconds")
         if self.rocksdb_block_cache_mb < 1 or self.rocksdb_write_buffer_mb < 1:
@@ -200,10 +209,11 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAX_QTY must be at most {JSON_SAFE} (exact in JSON)")
         if self.max_qty * self.max_unit_factor > 2**62:
             raise SettingsError(f"{PREFIX}MAX_QTY times {PREFIX}MAX_UNIT_FACTOR must stay under 2^62 (Avro long)")
-        # A position remembers dedupe_window ids and as many answers: it must fit in a message.
-        worst = 2 * self.dedupe_window * (self.max_id_length + 64) + 4096
+        # A position remembers dedupe_window ids and as many answers, and reconcile_history
+        # movements (a source and a sequence each): it must fit in a message.
+        worst = (2 * self.dedupe_window + self.reconcile_history) * (self.max_id_length + 64) + 4096
         if worst > self.max_message_bytes:
-            raise SettingsError(f"{PREFIX}DEDUPE_WINDOW x {PREFIX}MAX_ID_LENGTH could make a position record of "
+            raise SettingsError(f"{PREFIX}DEDUPE_WINDOW, {PREFIX}RECONCILE_HISTORY and {PREFIX}MAX_ID_LENGTH could make a position record of "
                                 f"{worst} bytes, over {PREFIX}MAX_MESSAGE_BYTES ({self.max_message_bytes})")
 
 

@@ -11,7 +11,7 @@ import asyncio
 import sys
 from typing import Sequence
 
-from streams.app.settings import Settings, SettingsError
+from streams.app.settings import LOG_FORMATS, Settings, SettingsError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stockstream", description="Kafka-native available-to-sell engine")
     sub = parser.add_subparsers(metavar="COMMAND")
-    sub.add_parser("worker", help="run a stream worker (Faust); options after it go to Faust's worker")
+    sub.add_parser("worker", help="run a stream worker (Faust): --log-format json|text; other options go to "
+                                  "Faust's worker")
 
     topics = sub.add_parser("topics", help="manage stockstream's topics").add_subparsers(metavar="ACTION")
     create = topics.add_parser("create", help="create every topic (idempotent)")
@@ -73,12 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="drive demo traffic through a running worker and show it")
     demo.set_defaults(run=_demo)
 
-    simulate = sub.add_parser("simulate", help="write a random scenario: catalog, events and the positions they must give")
-    simulate.add_argument("--out", required=True, help="folder for catalog.jsonl, events.jsonl, expected.json")
-    simulate.add_argument("--events", type=int, default=5000)
-    simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--skus", type=int, default=5)
-    simulate.add_argument("--locations", type=int, default=3)
+    simulate = sub.add_parser("simulate", help="a random scenario (--out), or what policies would have done "
+                                                "with an event history (--policies)")
+    simulate.add_argument("--out", help="folder for a random scenario: catalog.jsonl, events.jsonl, expected.json")
+    simulate.add_argument("--events", metavar="N|FILE",
+                          help="with --out: how many events (default 5000); with --policies: the history (.jsonl)")
+    simulate.add_argument("--seed", type=int, help="random scenario (default 1)")
+    simulate.add_argument("--skus", type=int, help="random scenario (default 5)")
+    simulate.add_argument("--locations", type=int, help="random scenario (default 3)")
+    simulate.add_argument("--policies", metavar="FILE", help="what-if: the policies YAML to try")
+    simulate.add_argument("--baseline-sync-minutes", type=float, metavar="M",
+                          help="what-if: the batch sync compared with (default 15)")
+    simulate.add_argument("--catalog", metavar="FILE", help="what-if: the item master (.jsonl), for units other than EA")
+    simulate.add_argument("--json", action="store_true", help="what-if: JSON instead of a table")
     simulate.set_defaults(run=_simulate)
 
     sink = sub.add_parser("sink", help="channel adapters (sinks.yaml)").add_subparsers(metavar="ACTION")
@@ -86,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_sink.add_argument("name")
     run_sink.add_argument("--config", required=True, help="the sinks YAML file")
     run_sink.add_argument("--metrics", metavar="[HOST:]PORT", help="serve Prometheus metrics at /metrics there")
+    run_sink.add_argument("--log-format", choices=LOG_FORMATS, help="json lines (default: STOCKSTREAM_LOG_FORMAT) "
+                          "or text")
     run_sink.add_argument("--once", action="store_true",
                           help="send what the topic holds now, then stop (an EDI file on demand, a catch-up)")
     run_sink.set_defaults(run=_sink_run)
@@ -115,7 +125,16 @@ def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
     return uvloop.EventLoopPolicy()
 
 
+def worker_options(extra: list[str]) -> tuple[str | None, list[str]]:
+    """--log-format, ours; the rest goes to Faust's worker."""
+    parser = argparse.ArgumentParser(prog="stockstream worker", add_help=False, allow_abbrev=False)
+    parser.add_argument("--log-format", choices=LOG_FORMATS)
+    known, rest = parser.parse_known_args(extra)
+    return known.log_format, rest
+
+
 def run_worker(extra: list[str]) -> int:
+    log_format, extra = worker_options(extra)
     try:
         Settings.from_env()
     except SettingsError as err:
@@ -125,11 +144,15 @@ def run_worker(extra: list[str]) -> int:
     from streams.app.settings import LOG_LEVELS
     from pathlib import Path
 
-    from streams.app import local_state
+    from streams.app import local_state, logs
     from streams.app.security import refusal
     from streams.wire.codec import default_codec
     from streams.worker import app, settings
 
+    log_format = log_format or settings.log_format
+    # Faust's worker configures logging with it; what is logged before that goes through it too.
+    app.conf.logging_config = logs.config(log_format, settings.log_level)
+    logs.setup(log_format, settings.log_level)
     refused = asyncio.run(refusal(settings))
     if refused:
         print(f"stockstream: {refused}", file=sys.stderr)
@@ -138,7 +161,9 @@ def run_worker(extra: list[str]) -> int:
     # With a schema registry: our schemas' ids before any record is written (encode needs
     # no look-up then); a registry that cannot be reached stops the start, loudly.
     asyncio.run(default_codec().register_all())
-    sys.argv = ["stockstream", "worker", "--loglevel", LOG_LEVELS[settings.log_level.lower()], *extra]
+    # JSON: no banner, so a log shipper reads JSON lines only.
+    quiet = ["--quiet"] if log_format == "json" else []
+    sys.argv = ["stockstream", *quiet, "worker", "--loglevel", LOG_LEVELS[settings.log_level.lower()], *extra]
     app.main()
     return 0
 
@@ -174,13 +199,9 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from pathlib import Path
+    from streams.cli.simulate import run
 
-    from streams.cli.simulate import write
-
-    write(Path(args.out), args.seed, args.events, args.skus, args.locations)
-    print(f"wrote {args.out}/catalog.jsonl, events.jsonl ({args.events} events) and expected.json")
-    return 0
+    return run(args, settings.limits())
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -192,7 +213,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 def _sink_run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.cli import sinks
 
-    return sinks.run(settings, args.config, args.name, args.metrics, args.once)
+    return sinks.run(settings, args.config, args.name, args.metrics, args.once, args.log_format)
 
 
 def _sink_list(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 import sys
-import uuid
 from pathlib import Path
 
 import yaml
@@ -19,9 +18,11 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from agents.sinks.config import Sink, SinkConfigError, parse_sinks
 from streams.app import topics
-from streams.app.settings import LOG_LEVELS, Settings
+from streams.app import logs
+from streams.app.settings import Settings
 from streams.cli.kafka import client_config, create_topic_specs
 
+log = logging.getLogger(__name__)
 RUNNABLE = {"webhook", "shopify", "edi846", "amazon"}  # the kinds built so far
 
 
@@ -36,7 +37,8 @@ def load(file: str) -> dict[str, Sink]:
     return parse_sinks(document, path.parent)
 
 
-def run(settings: Settings, file: str, name: str, metrics: str | None = None, once: bool = False) -> int:
+def run(settings: Settings, file: str, name: str, metrics: str | None = None, once: bool = False,
+        log_format: str | None = None) -> int:
     try:
         sinks = load(file)
     except SinkConfigError as err:
@@ -57,9 +59,7 @@ def run(settings: Settings, file: str, name: str, metrics: str | None = None, on
         return 2
     if create_topic_specs(settings, [topics.sink_dlq(sink.name)], quiet=True):
         return 1
-    level = {"warn": "WARNING", "crit": "CRITICAL"}.get(LOG_LEVELS[settings.log_level.lower()],
-                                                        LOG_LEVELS[settings.log_level.lower()].upper())
-    logging.basicConfig(level=level, format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s")
+    logs.setup(log_format or settings.log_format, settings.log_level)
     if metrics:
         from prometheus_client import start_http_server
 
@@ -92,8 +92,8 @@ async def serve(settings: Settings, sink: Sink, secrets: dict[str, str], once: b
     channel = build_channel(sink, secrets, aiohttp.ClientSession())
     kafka = KafkaLog(sink, settings)
     await kafka.start()
-    print(f"sink {sink.name}: {sink.kind} for availability.{sink.channel}, {sink.rate:g}/s "
-          f"(burst {sink.burst:g}), batches of {sink.batch_size}", flush=True)
+    log.info("sink %s: %s for availability.%s, %g/s (burst %g), batches of %s", sink.name, sink.kind, sink.channel,
+             sink.rate, sink.burst, sink.batch_size)
     try:
         await SinkLoop(sink, channel, kafka, decode).run(stop, once)
     finally:

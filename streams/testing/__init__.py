@@ -39,6 +39,7 @@ class Message:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+    timestamp: float | None = None  # seconds, as Faust gives a record's timestamp
 
     @property
     def tp(self) -> tuple[str, int]:

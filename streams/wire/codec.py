@@ -20,12 +20,16 @@ import json
 import struct
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Iterable, NamedTuple, Protocol
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+# Earlier versions of schemas that gained a field since: records an older worker wrote are still
+# on the topics (and in compacted ones for good), and without a registry their id is known only
+# from these. A schema that changes leaves its last version here, named NAME-N.avsc.
+PREVIOUS_DIR = SCHEMA_DIR / "previous"
 MAGIC = 0
 HEADER = struct.Struct(">bI")
 
@@ -72,6 +76,10 @@ def load_schemas(directory: Path = SCHEMA_DIR) -> dict[str, dict]:
     return schemas
 
 
+def load_previous(directory: Path = PREVIOUS_DIR) -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted(directory.glob("*.avsc"))]
+
+
 def local_id(schema: dict) -> int:
     canonical = to_parsing_canonical_form(fastavro.parse_schema(schema))
     return int(fingerprint(canonical, "CRC-64-AVRO")[:8], 16) & 0x7FFFFFFF
@@ -80,8 +88,8 @@ def local_id(schema: dict) -> int:
 class LocalSchemaIds:
     """Ids from the schemas' own fingerprints: the local table used without a registry."""
 
-    def __init__(self, schemas: dict[str, dict]) -> None:
-        self._by_id = {local_id(s): s for s in schemas.values()}
+    def __init__(self, schemas: dict[str, dict], previous: Iterable[dict] = ()) -> None:
+        self._by_id = {local_id(s): s for s in [*previous, *schemas.values()]}
 
     def id_for(self, name: str, schema: dict) -> int:
         return local_id(schema)

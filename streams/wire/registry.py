@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from streams.wire.codec import LocalSchemaIds, SchemaIds, SchemaNotLoaded, load_schemas
+from streams.wire.codec import LocalSchemaIds, SchemaIds, SchemaNotLoaded, load_previous, load_schemas
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def ids_from_settings(blocking: bool = False) -> SchemaIds:
     from streams.app.settings import Settings
 
     url = Settings.from_env().schema_registry_url
-    return RegistrySchemaIds(url, blocking=blocking) if url else LocalSchemaIds(load_schemas())
+    return RegistrySchemaIds(url, blocking=blocking) if url else LocalSchemaIds(load_schemas(), load_previous())
 
 
 PATIENCE_MAX_SECONDS = 30.0

@@ -17,9 +17,10 @@ from tests.deploy.conftest import ROOT
 
 DASHBOARD = ROOT / "helm" / "stockstream" / "dashboards" / "stockstream.json"
 METRIC_MODULES = (ROOT / "streams" / "app" / "metrics.py", ROOT / "agents" / "sinks" / "metrics.py")
-# The series a metric type exposes, by the suffix prometheus_client gives its samples.
+# The series a metric type exposes, by the suffix prometheus_client gives its samples (a
+# GaugeMetricFamily: a gauge worked out when scraped, streams/app/metrics.py ConsumerLag).
 SUFFIXES = {"Counter": ("_total",), "Gauge": ("",), "Histogram": ("_bucket", "_sum", "_count"),
-            "Summary": ("_sum", "_count")}
+            "Summary": ("_sum", "_count"), "GaugeMetricFamily": ("",)}
 TARGET_LABELS = {"instance", "job"}  # what Prometheus adds to every scraped series
 QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 SERIES = re.compile(r"\b((?:stockstream|process|python)_[a-z0-9_]+)\b")
@@ -35,7 +36,7 @@ def defined_series() -> dict[str, set[str]]:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in SUFFIXES:
                 name = node.args[0].value
                 labels = node.args[2] if len(node.args) > 2 else next(
-                    (k.value for k in node.keywords if k.arg == "labelnames"), ast.List(elts=[]))
+                    (k.value for k in node.keywords if k.arg in ("labelnames", "labels")), ast.List(elts=[]))
                 label_names = {element.value for element in labels.elts}
                 base = name.removesuffix("_total") if node.func.id == "Counter" else name
                 for suffix in SUFFIXES[node.func.id]:
@@ -55,8 +56,11 @@ def queries() -> dict[str, str]:
 
 def test_the_series_definitions_are_read():
     series = defined_series()
-    assert series["stockstream_events_total"] == {"stage", "outcome"}
+    assert series["stockstream_events_total"] == {"stage", "type", "outcome"}
     assert series["stockstream_sink_send_seconds_bucket"] == {"sink", "le"}
+    assert series["stockstream_event_to_delta_seconds_bucket"] == {"channel", "since", "le"}
+    assert series["stockstream_consumer_lag_records"] == {"topic", "partition"}
+    assert series["stockstream_rebalances_total"] == set()
     assert "stockstream_sink_backlog_skus" in series
 
 
@@ -92,3 +96,16 @@ def test_the_dashboard_covers_the_engine_and_the_sinks():
     assert {"stockstream_events_total", "stockstream_dead_letters_total", "stockstream_deltas_total",
             "stockstream_sink_send_seconds_bucket", "stockstream_sink_budget_used_total",
             "stockstream_sink_lag_records"} <= used
+
+
+def test_the_dashboard_shows_the_business_kpis():
+    """Sync lag by channel, reservation acceptance and oversell rejections, exception volume,
+    drift by location, recovery time."""
+    exprs = queries().values()
+    assert any("stockstream_event_to_delta_seconds_bucket" in e and "channel" in e for e in exprs)
+    assert any('stockstream_reservations_total{decision="accepted"}' in e for e in exprs)
+    assert any('stockstream_reservations_total{decision="rejected"}' in e for e in exprs)
+    assert any({"stockstream_dead_letters_total", "stockstream_flags_total", "stockstream_sink_dead_letters_total"}
+               <= set(SERIES.findall(e)) for e in exprs)
+    assert any("stockstream_drift_units_total" in e and "location" in e for e in exprs)
+    assert any("stockstream_recovery_seconds" in e for e in exprs)

@@ -143,7 +143,14 @@ def test_a_hand_written_day_replayed_with_the_cli_reads_back_as_designed(deploym
     status, metrics = worker.get("/metrics")
     assert 'stockstream_flags_total{flag="negative_on_hand"} 1.0' in metrics
     assert 'stockstream_flags_total{flag="unknown_reservation"} 1.0' in metrics
-    assert 'stockstream_events_total{outcome="stale",stage="locations"} 1.0' in metrics
+    # d19 is older than the count applied (ignored), d1 comes twice (dropped), d6 asks for r1 again
+    assert 'stockstream_events_total{outcome="stale",stage="locations",type="CycleCount"} 1.0' in metrics
+    assert 'stockstream_events_total{outcome="duplicate",stage="locations",type="Receipt"} 1.0' in metrics
+    assert 'stockstream_events_total{outcome="duplicate",stage="locations",type="ReserveRequested"} 1.0' in metrics
+    # r1 and r3 accepted, r2 rejected (20 asked, fewer free); r1 released twice (d9, d10; d11
+    # finds it closed), r3 expired
+    for decision, count in {"accepted": 2, "rejected": 1, "released": 2, "expired": 1}.items():
+        assert f'stockstream_reservations_total{{decision="{decision}"}} {count:.1f}' in metrics
 
 
 def test_a_simulated_scenario_verifies_with_the_cli(deployment, tmp_path):

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 import fastavro
 import pytest
 
-from streams.wire.codec import SCHEMA_DIR, AvroCodec, DecodeError, LocalSchemaIds, SchemaNotLoaded, load_schemas, local_id
+from streams.wire.codec import (PREVIOUS_DIR, SCHEMA_DIR, AvroCodec, DecodeError, LocalSchemaIds, SchemaNotLoaded,
+                               load_previous, load_schemas, local_id)
 
 UTC = timezone.utc
 AT = datetime(2026, 11, 25, 10, 0, 0, 123000, tzinfo=UTC)
@@ -46,7 +47,7 @@ ITEM = {
 AVAILABILITY = {
     "sku": "SKU-1", "location": "WH1", "on_hand": 10, "quarantined": 1, "damaged": 2, "held": 0,
     "reserved": 3, "picked": 1, "incoming": 5, "safety_stock": 1, "ats": 2, "version": 7,
-    "event_id": "wms-1", "correlation_id": None, "occurred_at": AT,
+    "event_id": "wms-1", "correlation_id": None, "occurred_at": AT, "ingested_at": AT + timedelta(seconds=2),
 }
 LETTER = {
     "reason": "qty: must be positive for Receipt, got -1", "stage": "locations",
@@ -58,12 +59,16 @@ RULE = {"buffer": 5, "allocation_percent": 50.0, "max_qty": 200, "floor": 3, "in
         "ring_fence": 0}
 CHANNEL = {"name": "amazon", "locations": ["DC1", "DC2"], "rule": RULE,
            "overrides": {"SKU-9": {**RULE, "buffer": 0, "max_qty": 10}}, "publish_interval": 2.0}
-LOCATION = {"name": "DC1", "safety_stock": 2, "overrides": {"SKU-9": 0}}
+LOCATION = {"name": "DC1", "safety_stock": 2, "overrides": {"SKU-9": 0}, "reconciliation": "auto_correct"}
 DELTA = {"sku": "SKU-1", "channel": "amazon", "available": 37, "previous": 40, "version": 12,
          "published_at": datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc), "event_id": "wms-1",
          "correlation_id": None}
+DRIFT = {"sku": "SKU-1", "location": "DC1", "erp": 93, "engine_at_watermark": 100, "drift": -7,
+         "watermark": datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc), "watermark_seq": 41,
+         "causes": ["erp_lower", "rebased_movements:3"], "action": "alert", "complete": True, "event_id": "erp-snap-1",
+         "source": "erp", "detected_at": datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)}
 RECORDS = {"InventoryEvent": EVENT, "Item": ITEM, "LocationAvailability": AVAILABILITY, "DeadLetter": LETTER,
-           "ChannelPolicy": CHANNEL, "LocationPolicy": LOCATION, "AvailabilityDelta": DELTA}
+           "ChannelPolicy": CHANNEL, "LocationPolicy": LOCATION, "AvailabilityDelta": DELTA, "DriftRecord": DRIFT}
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +255,26 @@ def test_current_codec_without_the_old_schema_refuses_old_records():
     old_writer = AvroCodec(ids=LocalSchemaIds({"InventoryEvent": old}), schemas={"InventoryEvent": old})
     data = old_writer.encode("InventoryEvent", {k: v for k, v in EVENT.items() if k != "from_location"})
     assert "unknown schema id" in refused(AvroCodec(), "InventoryEvent", data)
+
+
+def test_every_previous_schema_is_an_older_version_of_a_current_one_that_reads_it():
+    current = load_schemas()
+    previous = load_previous()
+    assert len(previous) == len(list(PREVIOUS_DIR.glob("*.avsc"))) >= 1
+    for old in previous:
+        assert old["name"] in current and local_id(old) != local_id(current[old["name"]])
+        fastavro.schema.parse_schema(old)
+
+
+def test_a_location_record_an_older_worker_wrote_reads_without_a_registry(monkeypatch):
+    """A rolling upgrade: the channel stage of a new worker reads what an old one published."""
+    from streams.wire.registry import ids_from_settings
+
+    monkeypatch.delenv("STOCKSTREAM_SCHEMA_REGISTRY_URL", raising=False)
+    [old] = [s for s in load_previous() if s["name"] == "LocationAvailability"]
+    old_writer = AvroCodec(ids=LocalSchemaIds({"LocationAvailability": old}), schemas={"LocationAvailability": old})
+    record = {k: v for k, v in AVAILABILITY.items() if k != "ingested_at"}
+    data = old_writer.encode("LocationAvailability", record)
+    reader = AvroCodec(ids=ids_from_settings())  # the worker's ids without a registry
+    assert reader.decode("LocationAvailability", data) == {**record, "ingested_at": None}
+    assert "unknown schema id" in refused(AvroCodec(ids=LocalSchemaIds(load_schemas())), "LocationAvailability", data)

@@ -173,3 +173,28 @@ async def test_only_the_recovery_of_the_latest_assignment_makes_ownership_known(
     assert not assignments.latest_recovered()
     await assignments.recover(app, finish, 9)
     assert assignments.latest_recovered()
+
+
+async def test_the_recovery_of_the_latest_assignment_is_timed_from_its_arrival_and_rebalances_counted():
+    from prometheus_client import REGISTRY
+
+    from streams.app.compat import Assignments
+
+    now = [100.0]
+    app, assignments = _App(), Assignments(clock=lambda: now[0])
+    rebalances = REGISTRY.get_sample_value("stockstream_rebalances_total")
+
+    async def finish_while_another_assignment_comes(generation_id):
+        now[0] = 103.0
+        assignments.arrived()  # its recovery is the one that counts
+        app.consumer_generation_id = 2
+
+    async def finish(generation_id):
+        now[0] = 107.5
+
+    assignments.arrived()
+    app.consumer_generation_id = 1
+    await assignments.recover(app, finish_while_another_assignment_comes, 1)
+    await assignments.recover(app, finish, 2)
+    assert REGISTRY.get_sample_value("stockstream_recovery_seconds") == 4.5
+    assert REGISTRY.get_sample_value("stockstream_rebalances_total") == rebalances + 2

@@ -55,7 +55,9 @@ ALL = {
     "schema_registry_url": ("http://registry:8081", "http://registry:8081"),
     "strict_catalog": ("true", True),
     "dedupe_window": ("1000", 1000),
+    "reconcile_history": ("500", 500),
     "log_level": ("debug", "debug"),
+    "log_format": ("text", "text"),
     "session_timeout": ("6", 6),
     "group_instance_id": ("stockstream-2", "stockstream-2"),
     "rocksdb_block_cache_mb": ("64", 64),
@@ -130,6 +132,7 @@ def test_bad_integer_names_the_variable(name, raw):
     ("partitions", "0"), ("partitions", "-1"),
     ("replication_factor", "0"),
     ("dedupe_window", "0"),
+    ("reconcile_history", "0"), ("reconcile_history", "10001"),
     ("session_timeout", "5"),
     ("rocksdb_block_cache_mb", "0"), ("rocksdb_write_buffer_mb", "0"),
     ("web_port", "0"), ("web_port", "65536"),
@@ -144,6 +147,16 @@ def test_out_of_range_names_the_variable(name, raw):
 def test_bad_log_level_names_the_variable(raw):
     with pytest.raises(SettingsError, match="STOCKSTREAM_LOG_LEVEL"):
         load(log_level=raw)
+
+
+@pytest.mark.parametrize("raw", ["JSON", "", "logfmt"])
+def test_a_log_format_other_than_json_or_text_names_the_variable(raw):
+    with pytest.raises(SettingsError, match="STOCKSTREAM_LOG_FORMAT must be one of json, text"):
+        load(log_format=raw)
+
+
+def test_logs_are_json_lines_unless_asked_otherwise():
+    assert Settings().log_format == "json"
 
 
 @pytest.mark.parametrize("raw", ["debug", "INFO", "Warning", "critical"])
@@ -301,7 +314,7 @@ def test_the_tls_context_loads_our_certificate_and_names_a_file_it_cannot_read(t
 
 
 def test_every_kafka_client_gets_the_client_certificate():
-    from agents.sinks.kafka_log import client_options
+    from streams.app.security import client_options
     from streams.cli.kafka import client_config
 
     s = load(security_protocol="SASL_PLAINTEXT", sasl_mechanism="scram-sha-256", sasl_username="u", sasl_password="p",

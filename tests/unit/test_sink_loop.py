@@ -149,6 +149,15 @@ def test_a_429_waits_its_retry_after_and_failures_open_the_breaker():
 
 
 def test_refused_values_and_unreadable_records_go_to_the_dlq_and_are_committed_past():
+    from prometheus_client import REGISTRY
+
+    def counted() -> list[float]:
+        return [REGISTRY.get_sample_value(name, {"sink": sink().name, **labels}) or 0 for name, labels in (
+            ("stockstream_sink_dead_letters_total", {"reason": "decode"}),
+            ("stockstream_sink_dead_letters_total", {"reason": "refused"}),
+            ("stockstream_sink_failed_total", {"outcome": "refused"}))]
+
+    before = counted()
     clock = Clock()
     log = MemoryLog([(0, 0, b"X", b"not json"), record(0, 1, "A", 1, 1)], clock)
     channel = ScriptedChannel(clock, answers=["refuse"])
@@ -157,6 +166,7 @@ def test_refused_values_and_unreadable_records_go_to_the_dlq_and_are_committed_p
     assert [(p, o) for p, o, _ in log.dead] == [(0, 0), (0, 1)]
     assert log.dead[1][2] == "refused by webhook: 422 unknown item"
     assert log.commits[-1] == {0: 2}
+    assert [a - b for a, b in zip(counted(), before)] == [1, 1, 1]  # failed: what the channel refused
 
 
 def test_a_refused_value_replayed_from_the_dlq_is_taken_again():
