@@ -13,7 +13,6 @@ Each phase is timed from the sink's start to the fake showing every latest value
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -53,11 +52,7 @@ def event(n: int, sku: str, qty: int) -> dict:
 
 
 def latest(deployment: Deployment) -> dict[str, int]:
-    out: dict[str, tuple[int, int]] = {}
-    for delta in deployment.read(topics.CHANNEL_PREFIX + "web"):
-        if delta["version"] >= out.get(delta["sku"], (0, 0))[0]:
-            out[delta["sku"]] = (delta["version"], delta["available"])
-    return {sku: value for sku, (_, value) in out.items()}
+    return {sku: value for sku, (_, value) in deployment.latest(topics.CHANNEL_PREFIX + "web").items()}
 
 
 def item(sku: str) -> str:

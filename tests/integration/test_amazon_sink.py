@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -55,11 +54,7 @@ def test_a_catch_up_goes_by_feed_then_patches_and_amazon_ends_with_every_latest_
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def expected() -> dict[str, int]:
-        latest: dict[str, tuple[int, int]] = {}
-        for delta in deployment.read(topics.CHANNEL_PREFIX + "amazon"):
-            if delta["version"] >= latest.get(delta["sku"], (0, 0))[0]:
-                latest[delta["sku"]] = (delta["version"], delta["available"])
-        return {sku: value for sku, (_, value) in latest.items()}
+        return {sku: value for sku, (_, value) in deployment.latest(topics.CHANNEL_PREFIX + "amazon").items()}
 
     amazon.unknown = {"AMZ-7"}  # the feed's processing report says it is not a listing
 

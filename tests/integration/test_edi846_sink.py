@@ -60,10 +60,7 @@ def test_files_carry_the_latest_values_and_control_numbers_increase_across_resta
     sink = start(deployment, tmp_path)
 
     def expected() -> dict[str, int]:
-        latest: dict[str, tuple[int, int]] = {}
-        for delta in deployment.read(topics.CHANNEL_PREFIX + "edi"):
-            if delta["version"] >= latest.get(delta["sku"], (0, 0))[0]:
-                latest[delta["sku"]] = (delta["version"], delta["available"])
+        latest = deployment.latest(topics.CHANNEL_PREFIX + "edi")
         return {f"P{skus.index(sku):05d}": value for sku, (_, value) in latest.items()}
 
     try:

@@ -11,12 +11,15 @@ import uuid
 from aiokafka.client import AIOKafkaClient
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from streams.cli.kafka import wait_for_leaders
+
 
 def test_a_refresh_forgets_the_topics_the_client_does_not_track(broker):
     names = [f"it-md-{uuid.uuid4().hex[:8]}-{n}" for n in range(2)]
     admin = AdminClient({"bootstrap.servers": broker})
     for future in admin.create_topics([NewTopic(name, 1, 1) for name in names]).values():
         future.result(30)
+    wait_for_leaders(admin, names)  # created is not yet in every metadata answer
 
     async def run() -> tuple[set | None, set | None, set | None]:
         client = AIOKafkaClient(bootstrap_servers=broker)

@@ -64,11 +64,7 @@ def test_shopify_ends_with_every_latest_value_within_its_bucket(deployment, shop
         time.sleep(3)
 
         def expected() -> dict[str, int]:
-            latest: dict[str, tuple[int, int]] = {}
-            for delta in deployment.read(topics.CHANNEL_PREFIX + "web"):
-                if delta["version"] >= latest.get(delta["sku"], (0, 0))[0]:
-                    latest[delta["sku"]] = (delta["version"], delta["available"])
-            return {item(sku): value for sku, (_, value) in latest.items()}
+            return {item(sku): value for sku, (_, value) in deployment.latest(topics.CHANNEL_PREFIX + "web").items()}
 
         # the decreases are on the topic before Shopify is compared with it
         wait_for(lambda: sum(v == 17 for v in expected().values()) == 100, 60, "the decreases' deltas")
