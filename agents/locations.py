@@ -171,6 +171,8 @@ def outputs_of(event: dict[str, Any], position: Position, outcome: Outcome, offs
         view = position.view()
         view["ingested_at"] = ingested
         yield topic(topics.LOCATIONS), position.sku.encode(), codec.encode("LocationAvailability", view)
+    if not outcome.applied_here:
+        return  # Kafka redelivering an upstream retry: it caused nothing the first time
     for follow_up in follow_ups(event, offset):
         key = position_key(follow_up["sku"], follow_up["location"]).encode()
         yield topic(topics.EVENTS), key, codec.encode("InventoryEvent", follow_up)

@@ -47,6 +47,9 @@ class Outcome:
     # The event changed the reservation it names (None: it names none, or one not open here);
     # the value is that reservation as it was before, to find its expiry entry.
     touched: Reservation | None = None
+    # REDELIVERED: this very record was the one applied (not an upstream retry of an event
+    # applied at another offset), so what it caused elsewhere is sent again.
+    applied_here: bool = True
 
 
 def apply(
@@ -59,14 +62,16 @@ def apply(
     """offset: (partition, offset) of the record on inventory.events, when there is one;
     history: on_hand movements kept to rebase a Snapshot (tables/reconcile.py)."""
     if offset is not None and _redelivered(position, offset):
-        return position, _repeat(position, event, REDELIVERED)
+        outcome = _repeat(position, event, REDELIVERED)
+        outcome.applied_here = _taken_at(position, event["event_id"]) in (None, offset[1])
+        return position, outcome
     if offset is not None:
         position.offset = list(offset)
     event_id = event["event_id"]
     if event_id in position.recent_ids:
         return position, _repeat(position, event, DUPLICATE)
     if _repeats(position, event):
-        _remember(position, event_id, dedupe_window)
+        _remember(position, event_id, dedupe_window, None)
         return position, _repeat(position, event, DUPLICATE)
     outcome = Outcome()
     if event["type"] in ABSOLUTE and _is_older(position, event):
@@ -86,7 +91,7 @@ def apply(
         position.updated_at = event["occurred_at"]
     if outcome.touched:
         _note_reservation(position, event["reservation_id"], outcome.touched)
-    _remember(position, event_id, dedupe_window)
+    _remember(position, event_id, dedupe_window, offset[1] if offset is not None else None)
     _trim_answers(position, dedupe_window)
     return position, outcome
 
@@ -132,11 +137,24 @@ def _repeat(position: Position, event: Event, status: str) -> Outcome:
     return outcome
 
 
-def _remember(position: Position, event_id: str, window: int) -> None:
-    ids = position.recent_ids
+def _remember(position: Position, event_id: str, window: int, offset: int | None) -> None:
+    ids, offsets = position.recent_ids, position.recent_offsets
+    if len(offsets) != len(ids):  # a record from before offsets were kept next to the ids
+        offsets[:] = [None] * len(ids)
     ids.append(event_id)
+    offsets.append(offset)
     if len(ids) > window:
         del ids[: len(ids) - window]
+        del offsets[: len(offsets) - window]
+
+
+def _taken_at(position: Position, event_id: str) -> int | None:
+    """The offset the newest record with this id was taken at; None when unknown."""
+    ids = position.recent_ids
+    for i in range(len(ids) - 1, -1, -1):
+        if ids[i] == event_id:
+            return position.recent_offsets[i] if len(position.recent_offsets) == len(ids) else None
+    return None
 
 
 def _trim_answers(position: Position, window: int) -> None:

@@ -71,6 +71,9 @@ class Position:
     # is Kafka redelivering after a crash, however many events ago it was.
     offset: list[int] | None = None
     recent_ids: list[str] = field(default_factory=list)
+    # The offset each of recent_ids was taken at (None: a repeat, or no offset): a record Kafka
+    # redelivers sends its follow-ups again only if it was the one applied.
+    recent_offsets: list[int | None] = field(default_factory=list)
     last_snapshot: dict[str, Any] | None = None
     # Recent on_hand movements, to rebase a Snapshot to its watermark (tables/reconcile.py):
     # [occurred_at, delta] or [occurred_at, delta, source, source_seq]; bounded, and

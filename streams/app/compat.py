@@ -41,6 +41,12 @@ aiokafka are pinned to the versions read (pyproject.toml: faust-streaming 0.15.3
    an assignment whose new partitions it had not restored, and answered 404 for positions
    that exist. Each assignment is counted, and ready means the recovery of the latest one
    completed under its own generation.
+10. `Consumer._new_offset`: the offset to commit is the end of the first run of consecutive
+   acknowledged offsets (`_acked`). Faust adds the gaps it fills in to that list without
+   checking what it holds, so an offset could be in it twice, and the run then ended at the
+   pair: after a crash, commits advanced one record at a time while the worker sat idle (lag
+   that never drained, and every record since read again at the next crash). The list is
+   kept unique. (`_acked`, `_acked_index`, `_gap`, `_committed_offset`.)
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ import faust
 from faust.assignor import PartitionAssignor
 from faust.tables.recovery import Recovery as FaustRecovery
 from faust.transport.consumer import ensure_TP
+from faust.utils.functional import consecutive_numbers
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 
@@ -135,6 +142,24 @@ class Consumer(driver.Consumer):
     def ack(self, message: Any) -> bool:
         ledger.acked(message)
         return super().ack(message)
+
+    def _new_offset(self, tp: TP) -> Optional[int]:
+        """Hook 10: Faust's, with the acknowledged offsets (and the gaps filled in) unique."""
+        acked = self._acked[tp]
+        if not acked:
+            return None
+        highest, gaps = max(acked), self._gap[tp]
+        filled = [o for gap in sorted(gaps.overlap(0, highest), key=lambda g: g.begin) for o in range(gap.begin, gap.end)]
+        if filled:
+            gaps.chop(0, max(filled[-1], highest + 1))
+        acked[:] = sorted(set(acked).union(filled))
+        committed = self._committed_offset[tp]
+        if committed and acked[0] - committed > 1:
+            return None  # a gap at the head: nothing new to commit
+        batch = next(consecutive_numbers(acked))
+        del acked[: len(batch)]
+        self._acked_index[tp].difference_update(batch)
+        return batch[-1] + 1
 
     async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
         await super().on_partitions_revoked(revoked)

@@ -150,10 +150,12 @@ class Ledger:
                 continue
             last = committed.get(tp)
             back = range(max(floor, last or 0), offset)
-            index = acked_index[tp]
-            fresh = [o for o in back if o not in index]
+            # Faust's list also holds offsets its index does not (the gaps it fills in): one given
+            # back twice would stop every later commit at the first of the pair.
+            present = acked_index[tp].union(acked[tp])
+            fresh = [o for o in back if o not in present]
             acked[tp].extend(fresh)
-            index.update(fresh)
+            acked_index[tp].update(fresh)
             if floor <= (last or 0):
                 # Nothing new to commit. (Never commit 0 either: aiokafka's seek_to_committed
                 # does not seek to a committed 0, see streams/app/compat.py.)

@@ -198,3 +198,48 @@ async def test_the_recovery_of_the_latest_assignment_is_timed_from_its_arrival_a
     await assignments.recover(app, finish, 2)
     assert REGISTRY.get_sample_value("stockstream_recovery_seconds") == 4.5
     assert REGISTRY.get_sample_value("stockstream_rebalances_total") == rebalances + 2
+
+
+class _Offsets:
+    """What Faust's consumer keeps per partition for its commits (hook 10 reads these)."""
+
+    def __init__(self, acked, gaps=(), committed=None) -> None:
+        from intervaltree import IntervalTree
+
+        self._acked = {0: list(acked)}
+        self._acked_index = {0: set(acked)}
+        self._gap = {0: IntervalTree.from_tuples(gaps)}
+        self._committed_offset = {0: committed}
+
+
+def new_offset(state: _Offsets):
+    from streams.app.compat import Consumer
+
+    return Consumer._new_offset(state, 0)
+
+
+def test_the_faust_names_hook_10_replaces_still_exist():
+    from faust.transport.consumer import Consumer as FaustConsumer
+
+    assert callable(FaustConsumer._new_offset)
+
+
+def test_a_repeated_acknowledgement_does_not_stop_the_commit_at_it():
+    state = _Offsets([123, 124, 124, 125, 125, 126], committed=122)
+    assert new_offset(state) == 127 and state._acked[0] == []
+
+
+def test_gaps_filled_in_over_acknowledged_offsets_count_once():
+    # 11-12 were never delivered (a gap); 12 is also acknowledged: Faust's own fill made a pair
+    state = _Offsets([10, 12, 13], gaps=[(11, 13)], committed=9)
+    assert new_offset(state) == 14 and state._acked[0] == []
+
+
+def test_a_gap_at_the_head_still_commits_nothing():
+    state = _Offsets([40, 41], committed=30)
+    assert new_offset(state) is None and state._acked[0] == [40, 41]
+
+
+def test_a_later_run_waits_for_the_missing_offset():
+    state = _Offsets([5, 6, 8, 9], committed=4)
+    assert new_offset(state) == 7 and state._acked[0] == [8, 9] and state._acked_index[0] == {8, 9}

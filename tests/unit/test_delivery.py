@@ -130,3 +130,13 @@ async def test_sends_outside_a_record_are_not_filed(ledger):
     fut.set_exception(RuntimeError("refused"))
     await asyncio.sleep(0)
     assert commit(ledger, 9, committed=1)["offsets"] == {P0: 9}
+
+
+async def test_offsets_given_back_are_never_given_twice(ledger):
+    """Faust's list can hold offsets its index does not (gaps it filled in): giving one of them
+    back again would make a pair that stops every later commit at it."""
+    pending = ledger.send(Message(5))
+    offsets, acked, index = {P0: 9}, {P0: [6, 7]}, {P0: set()}
+    ledger.hold_back(offsets, acked, index, {P0: 2})
+    assert offsets == {P0: 5} and sorted(acked[P0]) == [5, 6, 7, 8] and index[P0] == {5, 8}
+    pending.set_result(None)

@@ -1070,3 +1070,26 @@ def test_an_inbound_half_re_emitted_after_a_crash_is_dropped_by_its_origin_offse
     (later,) = follow_ups(ev("TransferShipped", 2, to_location="WH2"), origin_offset=42)
     apply(destination, later, 3)
     assert destination.incoming == 6
+
+
+def test_a_redelivered_upstream_retry_causes_nothing_its_first_delivery_did_not():
+    """A TransferShipped sent twice by upstream (offsets 152 and 160): the second copy is a
+    duplicate and sends no inbound half. Redelivered after a crash, it still sends none, while
+    the copy that was applied (152) sends its half again, with the same origin offset."""
+    ship = ev("TransferShipped", 8, event_id="t-1", to_location="WH2")
+    p = Position("SKU-1", "WH1")
+    apply(p, ship, offset=(1, 152))
+    _, retry = apply(p, ship, offset=(1, 160))
+    assert retry.status == DUPLICATE
+    _, again = apply(p, ship, offset=(1, 160))
+    assert again.status == REDELIVERED and not again.applied_here
+    _, first = apply(p, ship, offset=(1, 152))
+    assert first.status == REDELIVERED and first.applied_here
+
+
+def test_offsets_stay_next_to_their_ids_in_the_window():
+    p = Position("SKU-1", "WH1")
+    for n in range(5):
+        apply(p, ev("Receipt", 1, event_id=f"r{n}"), dedupe_window=3, offset=(0, n))
+    assert p.recent_ids == ["r2", "r3", "r4"] and p.recent_offsets == [2, 3, 4]
+    assert Position.from_bytes(p.to_bytes()).recent_offsets == [2, 3, 4]
