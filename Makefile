@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install tools browser demo test unit integration e2e bench kafka-up kafka-down kafka-status clean
+.PHONY: install tools browser demo test unit integration e2e bench chaos kafka-up kafka-down kafka-status clean
 
 install: $(STAMP)
 
@@ -65,6 +65,11 @@ bench: install kafka-up
 	$(BIN)/python bench/hot_sku.py
 	$(BIN)/python bench/recovery.py
 	$(BIN)/python bench/sink_catchup.py
+
+# The faults of tests/chaos/test_faults.py with 100,000 events each (make test runs short forms).
+chaos: install kafka-up
+	mkdir -p bench/results
+	STOCKSTREAM_CHAOS_EVENTS=100000 STOCKSTREAM_CHAOS_RESULTS=bench/results/chaos.jsonl $(BIN)/pytest -q -s tests/chaos/test_faults.py
 
 clean:
 	rm -rf .stockstream .pytest_cache .hypothesis
