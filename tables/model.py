@@ -63,7 +63,8 @@ def apply(
     history: on_hand movements kept to rebase a Snapshot (tables/reconcile.py)."""
     if offset is not None and _redelivered(position, offset):
         outcome = _repeat(position, event, REDELIVERED)
-        outcome.applied_here = _taken_at(position, event["event_id"]) in (None, offset[1])
+        outcome.applied_here = (event["type"] != "TransferShipped" or position.shipped_at is None
+                                or offset[1] in position.shipped_at)
         return position, outcome
     if offset is not None:
         position.offset = list(offset)
@@ -71,7 +72,7 @@ def apply(
     if event_id in position.recent_ids:
         return position, _repeat(position, event, DUPLICATE)
     if _repeats(position, event):
-        _remember(position, event_id, dedupe_window, None)
+        _remember(position, event_id, dedupe_window)
         return position, _repeat(position, event, DUPLICATE)
     outcome = Outcome()
     if event["type"] in ABSOLUTE and _is_older(position, event):
@@ -91,7 +92,9 @@ def apply(
         position.updated_at = event["occurred_at"]
     if outcome.touched:
         _note_reservation(position, event["reservation_id"], outcome.touched)
-    _remember(position, event_id, dedupe_window, offset[1] if offset is not None else None)
+    if event["type"] == "TransferShipped" and outcome.status == APPLIED and offset is not None:
+        _note_shipment(position, offset[1], dedupe_window)
+    _remember(position, event_id, dedupe_window)
     _trim_answers(position, dedupe_window)
     return position, outcome
 
@@ -137,24 +140,18 @@ def _repeat(position: Position, event: Event, status: str) -> Outcome:
     return outcome
 
 
-def _remember(position: Position, event_id: str, window: int, offset: int | None) -> None:
-    ids, offsets = position.recent_ids, position.recent_offsets
-    if len(offsets) != len(ids):  # a record from before offsets were kept next to the ids
-        offsets[:] = [None] * len(ids)
+def _remember(position: Position, event_id: str, window: int) -> None:
+    ids = position.recent_ids
     ids.append(event_id)
-    offsets.append(offset)
     if len(ids) > window:
         del ids[: len(ids) - window]
-        del offsets[: len(offsets) - window]
 
 
-def _taken_at(position: Position, event_id: str) -> int | None:
-    """The offset the newest record with this id was taken at; None when unknown."""
-    ids = position.recent_ids
-    for i in range(len(ids) - 1, -1, -1):
-        if ids[i] == event_id:
-            return position.recent_offsets[i] if len(position.recent_offsets) == len(ids) else None
-    return None
+def _note_shipment(position: Position, offset: int, window: int) -> None:
+    shipped = position.shipped_at = position.shipped_at or []
+    shipped.append(offset)
+    if len(shipped) > window:
+        del shipped[: len(shipped) - window]
 
 
 def _trim_answers(position: Position, window: int) -> None:

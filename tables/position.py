@@ -71,9 +71,10 @@ class Position:
     # is Kafka redelivering after a crash, however many events ago it was.
     offset: list[int] | None = None
     recent_ids: list[str] = field(default_factory=list)
-    # The offset each of recent_ids was taken at (None: a repeat, or no offset): a record Kafka
-    # redelivers sends its follow-ups again only if it was the one applied.
-    recent_offsets: list[int | None] = field(default_factory=list)
+    # Offsets of the TransferShipped records applied here (None: none since this was kept): a
+    # shipment Kafka redelivers sends its inbound half again only if it was the copy applied,
+    # not an upstream retry of it. Only shipments, so other events cost the record nothing.
+    shipped_at: list[int] | None = None
     last_snapshot: dict[str, Any] | None = None
     # Recent on_hand movements, to rebase a Snapshot to its watermark (tables/reconcile.py):
     # [occurred_at, delta] or [occurred_at, delta, source, source_seq]; bounded, and

@@ -19,7 +19,9 @@ never corrected automatically.
 
 from __future__ import annotations
 
+from bisect import insort
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Mapping
 
 from tables.position import Position
@@ -38,13 +40,14 @@ REBASED = "rebased_movements"  # rebased_movements:N, how many movements after t
 
 
 def record_movement(position: Position, event: Mapping[str, Any], delta: int, history: int = HISTORY) -> None:
-    """One change of on_hand, as [occurred_at, delta] or [occurred_at, delta, source, seq]."""
+    """One change of on_hand, as [occurred_at, delta] or [occurred_at, delta, source, seq].
+    Kept in order of occurrence (upstream delivers late events too), so the one that goes when
+    the history is full is the first: no search on every change of stock."""
     seq = event.get("source_seq")
-    position.movements.append([event["occurred_at"], delta] if seq is None
-                              else [event["occurred_at"], delta, event["source"], seq])
+    movement = [event["occurred_at"], delta] if seq is None else [event["occurred_at"], delta, event["source"], seq]
+    insort(position.movements, movement, key=itemgetter(0))
     while len(position.movements) > history:
-        oldest = min(range(len(position.movements)), key=lambda i: position.movements[i][0])
-        dropped = position.movements.pop(oldest)
+        dropped = position.movements.pop(0)
         position.movements_floor = max(position.movements_floor or dropped[0], dropped[0])
 
 

@@ -1087,9 +1087,14 @@ def test_a_redelivered_upstream_retry_causes_nothing_its_first_delivery_did_not(
     assert first.status == REDELIVERED and first.applied_here
 
 
-def test_offsets_stay_next_to_their_ids_in_the_window():
+def test_only_shipments_keep_their_offsets_and_the_window_bounds_them():
     p = Position("SKU-1", "WH1")
     for n in range(5):
         apply(p, ev("Receipt", 1, event_id=f"r{n}"), dedupe_window=3, offset=(0, n))
-    assert p.recent_ids == ["r2", "r3", "r4"] and p.recent_offsets == [2, 3, 4]
-    assert Position.from_bytes(p.to_bytes()).recent_offsets == [2, 3, 4]
+    assert p.shipped_at is None  # a position that never shipped pays nothing
+    for n in range(5, 10):
+        apply(p, ev("TransferShipped", 1, event_id=f"t{n}", to_location="WH2"), dedupe_window=3, offset=(0, n))
+    assert p.shipped_at == [7, 8, 9]
+    assert Position.from_bytes(p.to_bytes()).shipped_at == [7, 8, 9]
+    _, other = apply(p, ev("Receipt", 1, event_id="r4"), dedupe_window=3, offset=(0, 4))
+    assert other.status == REDELIVERED and other.applied_here  # only shipments are told apart

@@ -82,7 +82,7 @@ def test_the_history_stays_bounded_and_drops_the_oldest_occurrence_first():
     position = Position("SKU-1", "WH1")
     for at in (5, 1, 4, 2, 3):  # out of order in time, as upstream systems deliver
         apply(position, ev("Receipt", 1, T0 + at * MINUTE), history=3)
-    assert sorted(m[0] for m in position.movements) == [T0 + 3 * MINUTE, T0 + 4 * MINUTE, T0 + 5 * MINUTE]
+    assert [m[0] for m in position.movements] == [T0 + 3 * MINUTE, T0 + 4 * MINUTE, T0 + 5 * MINUTE]
     assert position.movements_floor == T0 + 2 * MINUTE
 
 
