@@ -15,7 +15,7 @@ from typing import Any
 from faust import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.app import app
+from streams.app import app, topic, topics
 from streams.http.routing import forward, owner, ready
 from streams.http.views import EngineView, path_names, reader
 from tables import keys
@@ -125,7 +125,10 @@ def explained(sku: str, channel: str, state: SkuState) -> dict[str, Any]:
 class HealthView(EngineView):
     async def get(self, request: web.Request) -> web.Response:
         if ready():
-            return self.json({"status": "ok"})
+            # Which positions this worker holds: an operator (or a test) can find a key's owner.
+            events = topic(topics.EVENTS).get_topic_name()
+            owned = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events)
+            return self.json({"status": "ok", "partitions": owned})
         return self.json({"status": "retry", "reason": "recovering tables or rebalancing", "state": "starting"}, status=503,
                          headers={"Retry-After": "1"})
 

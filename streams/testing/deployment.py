@@ -223,6 +223,14 @@ class Deployment:
             print(f"topics of {self.prefix} left on the broker: {err}")
 
 
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie its parent has not reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 class LocalBroker:
     """The broker scripts/kafka-local runs (the one `make test` and CI start), paused or
     stopped by chaos tests. Its pid is in the script's pid file."""
@@ -255,6 +263,12 @@ class LocalBroker:
     def stop(self) -> None:
         self.pid()
         self._script("down")
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no controlled shutdown; its data stays for the restart."""
+        pid = self.pid()
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: _gone(pid), 30, "the broker gone", interval=0.1)
 
     def start(self) -> None:
         self._script("up")

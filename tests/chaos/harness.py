@@ -104,13 +104,16 @@ def wait_all_healthy(workers: Sequence[Worker], timeout: float = 120, steady: fl
 class Stream(threading.Thread):
     """Produces records in batches, stopping at each mark until the fault meant for it has been
     injected (`fault_at` hands the mark over, `go_on` lets the stream resume): every fault lands
-    with records produced before it and after it, also while the victim is down."""
+    with records produced before it and after it, also while the victim is down. A batch the
+    broker did not take is produced again, as an upstream producer retries: the copies that
+    did get through are duplicates the engine must recognise by event_id."""
 
     def __init__(self, deployment: Deployment, records: Sequence[dict[str, Any]], marks: Sequence[int],
-                 batch: int = 100, pause: float = 0.05) -> None:
+                 batch: int = 100, pause: float = 0.05, retry_seconds: float = 240) -> None:
         super().__init__(daemon=True)
         self.deployment, self.records, self.marks = deployment, records, list(marks)
-        self.batch, self.pause = batch, pause
+        self.batch, self.pause, self.retry_seconds = batch, pause, retry_seconds
+        self.retried = 0  # batches produced again
         self._reached: queue.Queue[int] = queue.Queue()
         self._resume = threading.Semaphore(0)
         self.error: BaseException | None = None
@@ -121,7 +124,7 @@ class Stream(threading.Thread):
             for mark in [*self.marks, len(self.records)]:
                 while sent < mark:
                     chunk = self.records[sent:min(sent + self.batch, mark)]
-                    self.deployment.produce(chunk)
+                    self._produce(chunk)
                     sent += len(chunk)
                     time.sleep(self.pause)
                 if mark in self.marks:
@@ -129,6 +132,17 @@ class Stream(threading.Thread):
                     self._resume.acquire()
         except BaseException as err:  # noqa: BLE001 - handed to the test by finish()
             self.error = err
+
+    def _produce(self, chunk: Sequence[dict[str, Any]]) -> None:
+        deadline = time.monotonic() + self.retry_seconds
+        while True:
+            try:
+                return self.deployment.produce(chunk)
+            except AssertionError:  # some records not delivered: the whole batch again
+                if time.monotonic() >= deadline:
+                    raise
+                self.retried += 1
+                time.sleep(1)
 
     def fault_at(self, timeout: float = 120) -> int:
         """Waits until the stream stops at its next mark; that mark."""

@@ -62,7 +62,7 @@ class Verdict:
                 "diverged": sum(self.diverged.values()),
                 "non_monotonic": {CHANNEL + c: self.non_monotonic[CHANNEL + c] for c in self.channels}
                 | {LOCATIONS: self.non_monotonic[LOCATIONS]},
-                "resent": sum(self.resent.values())}
+                "resent": {surface: n for surface, n in sorted(self.resent.items()) if n}}
 
     def report(self, shown: int = 20) -> str:
         scope = (f"{self.positions} positions, {self.skus} SKUs x {len(self.channels)} channels, from "

@@ -29,9 +29,12 @@ diverged
     a position no record on the log names.
 non-monotonic version
     On availability.<channel> per SKU, and on availability.locations per SKU@LOCATION, in offset
-    order: a version lower than one read before, or a version read again with another value. The
-    same version with the same value again is the engine re-sending after a crash (README,
-    Delivery guarantees): counted as `resent`, not an anomaly.
+    order: a version lower than any read before it that was never read with this value, or a
+    version read again with another value. A record read before (same version, same value),
+    again, is the engine re-sending after a crash or an outage (README, Delivery guarantees),
+    even after newer ones (a worker that took a partition over sends again what the one before
+    it sent and could not confirm): counted as `resent`, not an anomaly: a consumer keeping
+    the highest version ignores it, and one that does not sees a value it had already seen.
 
 A channel difference for a SKU whose positions already differ is listed but not counted again:
 it follows from the position's anomaly. The single-event search is exact only in what it
@@ -150,13 +153,13 @@ def _check_versions(verdict: Verdict, surface: str, key: str, records: Sequence[
     top, values = None, {}
     for record in records:
         version = record["version"]
-        if top is not None and version < top:
+        if version in values and values[version] == value(record):
+            verdict.resent[surface] += 1  # an earlier record again, also after newer ones
+        elif top is not None and version < top:
             verdict.note(NON_MONOTONIC, surface, f"{surface} {key}: version {version} after {top}", False)
-        elif version in values and values[version] != value(record):
+        elif version in values:
             verdict.note(NON_MONOTONIC, surface,
                          f"{surface} {key}: version {version} again with {value(record)}, was {values[version]}", False)
-        elif version in values:
-            verdict.resent[surface] += 1
         values.setdefault(version, value(record))
         top = version if top is None else max(top, version)
 
