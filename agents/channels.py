@@ -142,11 +142,39 @@ async def on_location(message: Any) -> None:
     await settle(message.key, state, cause_in(record), due_before)
 
 
+def component_update(value: bytes | None) -> tuple[dict[str, Any], str, dict[str, int]]:
+    """An availability.components record: (the update, its component, the component's value per
+    channel), or ValueError/TypeError. Checked whole before anything is kept: a value of another
+    kind stored in a SKU's state would fail every later record of that SKU once it is a kit."""
+    update = orjson.loads(value)  # TypeError for a tombstone, JSONDecodeError (a ValueError)
+    if not isinstance(update, dict):
+        raise ValueError(f"not a JSON object: {type(update).__name__}")
+    component, values = update.get("component"), update.get("channels")
+    if not isinstance(component, str) or not component:
+        raise ValueError(f"component: must be a SKU, got {component!r}")
+    if not isinstance(values, dict) or not all(isinstance(name, str) and isinstance(n, int) and not isinstance(n, bool)
+                                               for name, n in values.items()):
+        raise ValueError(f"channels: must map channel names to whole numbers, got {str(values)[:100]}")
+    return update, component, values
+
+
+MARKERS = ("policies", "tick")  # what availability.control carries
+
+
+def marker_kind(value: bytes | None) -> tuple[dict[str, Any], str]:
+    """An availability.control record: (the marker, its kind), or ValueError/TypeError/KeyError.
+    A kind this stage does not know is refused too, or it would pass without a trace."""
+    marker = orjson.loads(value)
+    kind = marker["kind"]
+    if kind not in MARKERS:
+        raise ValueError(f"kind: must be one of {', '.join(MARKERS)}, got {str(kind)[:100]!r}")
+    return marker, kind
+
+
 async def on_component(message: Any) -> None:
     try:
-        update = orjson.loads(message.value)
-        component, values = update["component"], update["channels"]
-    except (orjson.JSONDecodeError, KeyError, TypeError) as err:
+        update, component, values = component_update(message.value)
+    except (ValueError, TypeError) as err:
         await dead_letter(message, STAGE, "decode", f"not a component update: {err}")
         return
     state = load(message.key)
@@ -163,9 +191,8 @@ async def on_component(message: Any) -> None:
 
 async def on_control(message: Any) -> None:
     try:
-        marker = orjson.loads(message.value)
-        kind = marker["kind"]
-    except (orjson.JSONDecodeError, KeyError, TypeError) as err:
+        marker, kind = marker_kind(message.value)
+    except (ValueError, KeyError, TypeError) as err:
         await dead_letter(message, STAGE, "decode", f"not a control marker: {err}")
         return
     partition, offset = message.partition, message.offset

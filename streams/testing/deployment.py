@@ -212,7 +212,6 @@ class Deployment:
     def delete_topics(self) -> None:
         """Every topic of this deployment's prefix goes: a broker that keeps thousands of a
         suite's topics makes every client's metadata request slower."""
-        from confluent_kafka.admin import AdminClient
 
         admin = AdminClient(client_config(self.settings))
         try:

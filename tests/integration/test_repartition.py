@@ -5,7 +5,6 @@ old deployment's. Keys move to other partitions; the order of each key's events 
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 from streams.app import topics

@@ -13,7 +13,7 @@ import pytest
 
 from tests.chaos.channels_reference import from_document
 from tests.chaos.log_fold import Refused, fold_log, normalize
-from tests.chaos.topics_reader import Observed
+from tests.chaos.topics_reader import Observed, catalog_in_force, policies_in_force, policy_refusal
 from tests.chaos.verifier import compare
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,6 +106,104 @@ def test_a_half_for_a_shipment_not_applied_is_an_orphan():
     assert verdict.report().startswith("ALL-POSITIONS-MATCH") and "inbound half t1:inbound" in verdict.report()
 
 
+# --- catalog.items and inventory.policies as the engine keeps them ----------------------------
+
+
+def avro(name: str, record: dict) -> bytes:
+    from streams.wire.codec import cli_codec
+
+    return cli_codec().encode(name, record)
+
+
+def item(sku: str, **fields) -> bytes:
+    return avro("Item", {"sku": sku, **fields})
+
+
+def test_a_refused_catalog_record_leaves_the_item_before_it_in_force():
+    catalog = catalog_in_force([
+        (b"S", item("S", uoms={"CS": 12})),
+        (b"T", item("T", uoms={"CS": 6})),
+        (b"K", item("K", components=[{"sku": "S", "qty": 2}])),
+        (b"S", b"garbage"),  # not Avro
+        (b"S", b""),  # empty, not a tombstone
+        (b"S", item("S", uoms={"CS": 0})),  # a unit of no eaches
+        (b"S", item("S", uoms={"CS": 2_000_000})),  # over MAX_UNIT_FACTOR
+        (b"S", item("T", uoms={"CS": 99})),  # a key that is not the item's SKU
+        (b"\xff\xfeT", item("T", uoms={"CS": 98})),  # a key that is not UTF-8
+        (b"K", item("K", components=[{"sku": "K", "qty": 1}])),  # a kit containing itself
+        (b"S", item("S", components=[{"sku": "K", "qty": 1}])),  # ... through another
+        (b"K", item("K", components=[{"sku": "S", "qty": 0}])),
+        (b"U", item("U", base_uom="E\x07A")),  # a control character
+    ])
+    assert catalog == {"S": {"sku": "S", "base_uom": "EA", "uoms": {"CS": 12}, "components": []},
+                       "T": {"sku": "T", "base_uom": "EA", "uoms": {"CS": 6}, "components": []},
+                       "K": {"sku": "K", "base_uom": "EA", "uoms": {}, "components": [{"sku": "S", "qty": 2}]}}
+    # a good record and a tombstone still change it
+    assert catalog_in_force([(b"S", item("S", uoms={"CS": 12})), (b"S", b"junk"), (b"S", item("S", uoms={"CS": 24}))]
+                            )["S"]["uoms"] == {"CS": 24}
+    assert catalog_in_force([(b"S", item("S", uoms={"CS": 12})), (b"S", None)]) == {}
+
+
+def test_kits_deeper_than_the_limit_are_refused():
+    chain = [(f"K{i}".encode(), item(f"K{i}", components=[{"sku": f"K{i - 1}" if i else "S", "qty": 1}]))
+             for i in range(5)]  # K0 is a kit of plain items (depth 1), K4 would be 5 deep
+    assert sorted(catalog_in_force(chain)) == ["K0", "K1", "K2", "K3"]
+
+
+CHANNEL = {"name": "web", "locations": ["DC1", "DC2"], "overrides": {}, "publish_interval": 2.0,
+           "rule": {"buffer": 1, "allocation_percent": 50.0, "max_qty": None, "floor": None,
+                    "include_incoming": False, "ring_fence": 0}}
+LOCATION = {"name": "DC1", "safety_stock": 2, "overrides": {}, "reconciliation": "alert"}
+
+
+def channel(**changes) -> bytes:
+    return avro("ChannelPolicy", {**CHANNEL, **changes, "rule": {**CHANNEL["rule"], **changes.pop("rule", {})}})
+
+
+@pytest.mark.parametrize("key, record, reason", [
+    ("channel:web", {**CHANNEL, "rule": {**CHANNEL["rule"], "allocation_percent": float("nan")}},
+     "invalid:channels.web.allocation_percent"),
+    ("channel:web", {**CHANNEL, "rule": {**CHANNEL["rule"], "allocation_percent": 150.0}},
+     "invalid:channels.web.allocation_percent"),
+    ("channel:web", {**CHANNEL, "rule": {**CHANNEL["rule"], "buffer": -1}}, "invalid:channels.web.buffer"),
+    ("channel:web", {**CHANNEL, "locations": []}, "invalid:channels.web.locations"),
+    ("channel:web", {**CHANNEL, "locations": ["DC1", "DC1"]}, "invalid:channels.web.locations[1]"),
+    ("channel:web", {**CHANNEL, "publish_interval": 0.0}, "invalid:channels.web.publish_interval"),
+    ("channel:web", {**CHANNEL, "overrides": {"S": {**CHANNEL["rule"], "max_qty": -5}}},
+     "invalid:channels.web.overrides.S"),
+    ("channel:amazon", CHANNEL, "invalid:(key)"),
+    ("channel:control", {**CHANNEL, "name": "control"}, "invalid:channels.control"),
+    ("location:DC1", {**LOCATION, "safety_stock": -1}, "invalid:locations.DC1.safety_stock"),
+    ("location:DC1", {**LOCATION, "reconciliation": "sometimes"}, "invalid:locations.DC1.reconciliation"),
+    ("location:D@1", {**LOCATION, "name": "D@1"}, "invalid:locations.D@1"),
+])
+def test_a_policy_policies_apply_would_refuse_is_refused(key, record, reason):
+    assert policy_refusal(key, record) == reason
+
+
+def test_a_refused_policy_does_not_replace_the_one_in_force():
+    good_location = avro("LocationPolicy", LOCATION)
+    policies = policies_in_force([
+        (b"channel:web", channel()),
+        (b"location:DC1", good_location),
+        (b"channel:web", b"garbage"),
+        (b"channel:web", b""),
+        (b"channel:web", channel(rule={"allocation_percent": float("nan")})),
+        (b"channel:amazon", channel()),  # web's record under amazon's key
+        (b"bogus:web", channel(rule={"buffer": 7})),
+        (b"\xff\xfe", channel(rule={"buffer": 8})),
+        (b"location:DC1", avro("LocationPolicy", {**LOCATION, "safety_stock": -3})),
+        (b"location:DC1", avro("ChannelPolicy", {**CHANNEL, "name": "DC1"})),  # the wrong record for its key
+    ])
+    assert list(policies.channels) == ["web"]
+    assert policies.channels["web"].rule.allocation_percent == 50.0 and policies.channels["web"].rule.buffer == 1
+    assert policies.safety_stock("DC1", "S") == 2
+    # a good record replaces, a tombstone removes
+    later = policies_in_force([(b"channel:web", channel()), (b"channel:web", channel(rule={"buffer": 4})),
+                               (b"location:DC1", good_location), (b"location:DC1", None)])
+    assert later.channels["web"].rule.buffer == 4 and not later.locations
+
+
 # --- anomalies on crafted output --------------------------------------------------------------
 
 
@@ -157,6 +255,14 @@ def test_a_version_going_backwards_on_a_channel(versions, found):
     assert verdict.non_monotonic == {"availability.web": 1}
     assert verdict.matches and not verdict.ok  # the last value is right, the order was not
     assert found in verdict.report()
+
+
+def test_an_earlier_record_sent_again_after_newer_ones_is_resent_not_an_anomaly():
+    fold = fold_log(HISTORY, CATALOG)
+    history = [(1, 10), (2, 15), (3, 11), (2, 15), (3, 11)]  # a new owner sending 2 and 3 again
+    verdict = compare(fold, observed({"S@DC1": shown(fold, "S@DC1")}, {"S": history}), POLICIES, CATALOG)
+    assert verdict.ok, verdict.report()
+    assert verdict.resent["availability.web"] == 2
 
 
 def test_a_channel_that_missed_a_change_is_a_lost_write():

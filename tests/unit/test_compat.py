@@ -243,3 +243,66 @@ def test_a_gap_at_the_head_still_commits_nothing():
 def test_a_later_run_waits_for_the_missing_offset():
     state = _Offsets([5, 6, 8, 9], committed=4)
     assert new_offset(state) == 7 and state._acked[0] == [8, 9] and state._acked_index[0] == {8, 9}
+
+
+# --- hook 11: a seek's positions placed again between two batches --------------------------
+
+
+def test_the_faust_names_hook_11_relies_on_still_exist():
+    import inspect
+
+    from faust.tables.recovery import Recovery as FaustRecovery
+    from faust.transport.consumer import Consumer as FaustConsumer
+
+    perform_seek = inspect.getsource(FaustConsumer.perform_seek)
+    assert "self.seek_to_committed()" in perform_seek and "read_offset" in perform_seek
+    # the order that needs the hook: partitions resumed, then the seek
+    completed = inspect.getsource(FaustRecovery.on_recovery_completed)
+    assert completed.index("resume_partitions") < completed.index("perform_seek")
+    assert "_wait_next_records" in inspect.getsource(FaustConsumer.getmany)
+
+
+def placing(placed, assigned, read):
+    """A consumer between two batches, with what hook 11 reads and writes."""
+    from streams.app.compat import Consumer
+
+    consumer = Consumer.__new__(Consumer)
+    consumer._placed, consumer._read_offset, consumer.rewound = dict(placed), dict(read), None
+
+    async def rewind(offsets):
+        consumer.rewound = dict(offsets)
+    consumer._thread = type("Thread", (), {"rewind": staticmethod(rewind)})()
+    consumer.assignment = lambda: set(assigned)
+    return consumer
+
+
+async def test_a_seek_is_placed_again_at_the_next_batch_and_only_once(monkeypatch):
+    from faust.transport.drivers import aiokafka as driver
+    from faust.types import TP
+
+    async def fetched(self, active, timeout):
+        return {}
+    monkeypatch.setattr(driver.Consumer, "_getmany", fetched)
+    a, b, gone = TP("events", 0), TP("events", 1), TP("events", 2)
+    # the drain loop read on from the old positions after the seek
+    consumer = placing({a: 0, b: 40, gone: 7}, {a, b}, read={a: 12, b: 55})
+    await consumer._getmany({a, b}, 1.0)
+    assert consumer.rewound == {a: 0, b: 40} and consumer._read_offset == {a: 0, b: 40}
+    assert consumer._placed == {}
+    consumer.rewound = None
+    await consumer._getmany({a, b}, 1.0)
+    assert consumer.rewound is None
+
+
+def test_nothing_is_committed_past_a_placed_position_before_it_is_reached():
+    from faust.types import TP
+
+    from streams.app.compat import hold_at_placed
+
+    a, b, c, d = (TP("events", n) for n in range(4))
+    offsets = {a: 90, b: 90, c: 90, d: 90}
+    hold_at_placed(offsets, {a: 40, b: 0, c: 95}, committed={a: 30, b: None, c: 80})
+    assert offsets == {a: 40, c: 90, d: 90}  # b: never a commit of 0; c, d: not held
+    offsets = {a: 90}
+    hold_at_placed(offsets, {a: 40}, committed={a: 40})
+    assert offsets == {}  # nothing new
