@@ -167,10 +167,6 @@ class Consumer(driver.Consumer):
             await self._thread.rewind(rewinds)
         return await super()._getmany(active_partitions, timeout)
 
-    def ack(self, message: Any) -> bool:
-        ledger.acked(message)
-        return super().ack(message)
-
     def _new_offset(self, tp: TP) -> Optional[int]:
         """Hook 10: Faust's, with the acknowledged offsets (and the gaps filled in) unique."""
         acked = self._acked[tp]

@@ -6,7 +6,8 @@ and string-keyed dicts nobody here reads (Faust's own web views are off). This o
 time a partition last fed a stream, which Faust's "stream stopped processing" check reads,
 and the commit and offset figures its consumer reports (a few calls per commit, not per record):
 each commit's time goes to stockstream_commit_seconds, the offsets to the consumer lag
-(streams/app/metrics.py ConsumerLag).
+(streams/app/metrics.py ConsumerLag); and each record's acknowledgement to the delivery
+ledger (streams/app/delivery.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from faust.sensors import Monitor
 
+from streams.app.delivery import ledger
 from streams.app.metrics import COMMIT_SECONDS
 
 
@@ -30,7 +32,9 @@ class LeanMonitor(Monitor):
         pass
 
     def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
-        pass
+        # Every stream is done with the record. Faust's compiled stream path acknowledges a
+        # record without calling Consumer.ack, but always calls this.
+        ledger.acked(message)
 
     def on_table_get(self, table: Any, key: Any) -> None:
         pass

@@ -1,7 +1,9 @@
-"""Reservations when things break (issue 7): a worker killed before it answered, a worker killed
-and the broker frozen mid-storm, the broker stopped for a minute. Clients retry with the same
-reservation id; nothing is held that GET and DELETE cannot find, and accepted is what
-`reserved` rose by."""
+"""Reservations when things break (issues 7 and 13): a worker killed before it answered; the
+storm (1,000 clients' reservations for 100 units) with the owning worker SIGKILLed, or the
+broker stopped for 10 s, mid-storm. Clients retry with the same reservation id; accepted never
+exceeds stock, every 201 is still held afterwards, every request ends with 201, 409 or 503,
+and the independent verifier finds the position equal to the fold of the log. (The broker
+stopped for 70 s with clients asking is a fault of tests/chaos/test_faults.py.)"""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ import time
 
 import orjson
 import pytest
+from aiokafka.partitioner import murmur2
 
 from streams.app import topics
 from streams.testing.clients import Storm, call, post, reserve, setup
-from streams.testing.deployment import LocalBroker, wait_for
+from streams.testing.deployment import BOOTSTRAP, LocalBroker, wait_for
+from tests.chaos.harness import record_result, wait_all_healthy
+from tests.chaos.verifier import verify_settled
 
 
 def logged(deployment, logical: str, match) -> bool:
@@ -57,75 +62,76 @@ def test_a_worker_killed_before_it_answered_leaves_a_reservation_found_and_relea
     assert second.position("SKU-R", "DC1")["reserved"] == 0
 
 
-def test_a_storm_across_two_workers_with_one_killed_and_the_broker_frozen(deployment, tmp_path):
-    requests, stock = 600, 400
-    setup(deployment, tmp_path, {"DC1": stock})
-    first, second = deployment.worker("w1"), deployment.worker("w2")
-    wait_for(lambda: first.position("SKU-R", "DC1"), 60, "stock applied")
-    storm = Storm([first.port, second.port], requests, 40, deadline_seconds=180)
-    broker = LocalBroker()
+STORM_REQUESTS, STORM_STOCK, STORM_CLIENTS = 1000, 100, 50
+KEY = b"SKU-R@DC1"
 
-    def chaos() -> None:
-        wait_for(lambda: storm.answered >= 120, 120, "the storm under way", interval=0.05)
-        second.kill()
-        restarted = deployment.worker("w2-again", wait=False, disk="w2")
-        wait_for(lambda: storm.answered >= 250, 120, "the storm going on", interval=0.05)
-        broker.pause(10)
-        restarted.wait_healthy(120)
-        storm.ports.append(restarted.port)
 
-    trouble = threading.Thread(target=chaos)
-    trouble.start()
+def owner_of(workers, partitions: int) -> int:
+    """The index of the worker whose /health names the key's partition."""
+    partition = (murmur2(KEY) & 0x7FFFFFFF) % partitions
+    owners = [i for i, w in enumerate(workers) if partition in (w.get("/health")[1] or {}).get("partitions", [])]
+    assert len(owners) == 1, f"partition {partition} owned by {owners}"
+    return owners[0]
+
+
+def storm_under(deployment, tmp_path, fault: str, inject) -> None:
+    setup(deployment, tmp_path, {"DC1": STORM_STOCK})
+    workers = [deployment.worker("w1", wait=False), deployment.worker("w2", wait=False)]
+    wait_all_healthy(workers)
+    wait_for(lambda: workers[0].position("SKU-R", "DC1"), 60, "stock applied")
+    storm = Storm([w.port for w in workers], STORM_REQUESTS, STORM_CLIENTS, deadline_seconds=240, pace=0.1)
+    timings: dict[str, float] = {}
+
+    def trouble() -> None:
+        wait_for(lambda: storm.answered >= STORM_STOCK // 2, 120, "the storm under way", interval=0.02)
+        timings["fault"] = time.monotonic()
+        timings["injected"] = inject(workers, storm)
+        wait_all_healthy(workers)
+        timings["health"] = time.monotonic() - timings["fault"]
+
+    chaos = threading.Thread(target=trouble)
+    chaos.start()
     started = time.monotonic()
     storm.run()
-    took = time.monotonic() - started
-    trouble.join(300)
-    print(f"chaos storm: {requests} requests in {took:.1f}s, statuses seen {sorted(storm.seen())}, "
-          f"slowest answered after {max(storm.took.values()):.1f}s")
+    chaos.join(300)
+    accepted, rejected = storm.with_status(201), storm.with_status(409)
+    verdict = verify_settled(deployment.prefix, BOOTSTRAP, workers[0].port, settle_seconds=20)
+    position = workers[0].position("SKU-R", "DC1")
+    not_held = [n for n in accepted if call(workers[0].port, "GET", f"/reservations/storm-{n}")[1].get("state") != "open"]
+    record_result({
+        "fault": fault, "requests": STORM_REQUESTS, "stock": STORM_STOCK, "clients": STORM_CLIENTS,
+        "injected": [timings.get("injected")], "seconds_to_health": [round(timings.get("health", -1), 1)],
+        "accepted": len(accepted), "rejected": len(rejected), "unanswered": STORM_REQUESTS - len(storm.final),
+        "statuses_seen": sorted(storm.seen()), "storm_seconds": round(time.monotonic() - started, 1),
+        "slowest_decision_seconds": round(max(storm.took.values()), 1), "reserved": position["reserved"],
+        "not_held": len(not_held), "verdict": verdict.counts(),
+    })
+    print(verdict.report())
+    assert len(storm.final) == STORM_REQUESTS, f"{STORM_REQUESTS - len(storm.final)} requests never got 201/409"
+    # 0: no answer at all, from the worker while it was dead; never a 4xx other than 409, never a 500
+    assert storm.seen() <= {201, 409, 503, 0}, storm.seen()
+    assert len(accepted) <= STORM_STOCK and position["reserved"] == len(accepted), (len(accepted), position)
+    assert not not_held, f"accepted, no longer held: {not_held[:10]}"
+    assert verdict.ok, verdict.report()
 
-    assert len(storm.final) == requests, f"{requests - len(storm.final)} requests never got 201/409"
-    assert storm.seen() <= {201, 409, 503, 0}, storm.seen()  # no valid request got a 4xx other than 409
-    accepted = storm.with_status(201)
-    worker = deployment.workers[-1]
-    position = wait_for(lambda: worker.position("SKU-R", "DC1"), 60, "the position")
-    assert position["reserved"] == len(accepted) == stock
-    for n in accepted:
-        status, held = call(worker.port, "GET", f"/reservations/storm-{n}")
-        assert status == 200 and held["state"] == "open" and held["qty"] == 1
+
+def test_the_storm_with_the_owning_worker_sigkilled_mid_storm(deployment, tmp_path):
+    def kill_the_owner(workers, storm) -> str:
+        victim = owner_of(workers, deployment.settings.partitions)
+        workers[victim].kill()
+        workers[victim] = deployment.worker(f"w{victim + 1}-again", wait=False, disk=f"w{victim + 1}")
+        storm.ports[victim] = workers[victim].port
+        return f"SIGKILL the owner of {KEY.decode()} (w{victim + 1}) after {storm.answered} answers, restarted at once"
+    storm_under(deployment, tmp_path, "reservation storm, the owning worker SIGKILLed", kill_the_owner)
 
 
-def test_the_broker_away_for_a_minute_gets_503s_in_time_and_leaves_nothing_half_done(deployment, tmp_path):
-    setup(deployment, tmp_path, {"DC1": 50})
-    worker = deployment.worker("w1")
-    wait_for(lambda: worker.position("SKU-R", "DC1"), 60, "stock applied")
-    assert post(worker.port, reserve("before", 5))[0] == 201
-    broker = LocalBroker()
-    broker.stop()
-    try:
-        stopped = time.monotonic()
-        outage: list[tuple[int, float]] = []
-        n = 0
-        while time.monotonic() - stopped < 60:
-            started = time.monotonic()
-            status, body = post(worker.port, reserve(f"during-{n}", 1), retry_seconds=0)
-            outage.append((status, time.monotonic() - started))
-            assert status == 503 and body["_retry_after"], (status, body)
-            n += 1
-            time.sleep(2)
-        health = worker.get("/health")[0]
-    finally:
-        broker.start()
-    assert health == 503
-    slowest = max(took for _, took in outage)
-    assert slowest < 11  # within the request timeout (10 s)
-    print(f"broker away: {len(outage)} requests answered 503, the slowest in {slowest:.2f}s")
-    worker.wait_healthy(120)  # the same process: it resumes by itself
-    assert worker.process.poll() is None
-    assert post(worker.port, reserve("after", 2))[0] == 201
-    decided = {}
-    for i in range(n):  # clients retry what got a 503
-        status, _ = wait_for(lambda: (r := post(worker.port, reserve(f"during-{i}", 1)))[0] in (201, 409) and r, 60,
-                             f"a decision for during-{i}")
-        decided[i] = status
-    held = 5 + 2 + sum(1 for status in decided.values() if status == 201)
-    assert worker.position("SKU-R", "DC1")["reserved"] == held
+def test_the_storm_with_the_broker_stopped_10s_mid_storm(deployment, tmp_path):
+    def stop_the_broker(workers, storm) -> str:
+        broker = LocalBroker()
+        broker.stop()
+        try:
+            time.sleep(10)
+        finally:
+            broker.start()
+        return f"broker stopped for 10s after {storm.answered} answers"
+    storm_under(deployment, tmp_path, "reservation storm, the broker stopped for 10s", stop_the_broker)

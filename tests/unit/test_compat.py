@@ -63,7 +63,7 @@ def test_the_consumer_names_the_transport_and_the_delivery_ledger_rely_on_still_
     init = inspect.getsource(base.Consumer.__init__)
     for name in ("self._acked", "self._acked_index", "self._committed_offset", "self._read_offset"):
         assert name in init, name
-    for cls, method in ((driver.Consumer, "_commit"), (base.Consumer, "_getmany"), (base.Consumer, "ack"),
+    for cls, method in ((driver.Consumer, "_commit"), (base.Consumer, "_getmany"),
                         (base.Consumer, "on_partitions_revoked"), (driver.AIOKafkaConsumerThread, "call_thread"),
                         (faust.Topic, "as_future_message"), (faust.Topic, "publish_message")):
         assert callable(getattr(cls, method, None)), f"{cls.__name__}.{method}"

@@ -140,3 +140,26 @@ async def test_offsets_given_back_are_never_given_twice(ledger):
     ledger.hold_back(offsets, acked, index, {P0: 2})
     assert offsets == {P0: 5} and sorted(acked[P0]) == [5, 6, 7, 8] and index[P0] == {5, 8}
     pending.set_result(None)
+
+
+def test_every_acknowledgement_reaches_the_ledger_through_the_monitor(monkeypatch):
+    """Faust's compiled stream path acknowledges records itself (never Consumer.ack) but calls
+    the sensors' on_message_out, which reaches the app's monitor: the ledger hears it there."""
+    import inspect
+    from pathlib import Path
+
+    import faust._cython.streams as compiled
+    from faust.streams import Stream
+
+    source = Path(compiled.__file__).with_name("streams.pyx").read_text()
+    assert "self.on_message_out = self.stream._on_message_out" in source
+    assert "self.on_message_out(tp, offset, message)" in source
+    assert "self._on_message_out = self.app.sensors.on_message_out" in inspect.getsource(Stream.__init__)
+
+    from streams.app import delivery
+    from streams.app.monitor import LeanMonitor
+
+    heard = []
+    monkeypatch.setattr(delivery.ledger, "acked", heard.append)
+    LeanMonitor.on_message_out(None, P0, 4, "the message")
+    assert heard == ["the message"]
