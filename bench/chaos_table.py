@@ -25,16 +25,19 @@ def anomalies(verdict: dict[str, Any]) -> tuple[int, int, int, int, int]:
     return lost + twice + diverged + monotonic, lost, twice, monotonic, verdict.get("differences", 0)
 
 
+LAG_KEYS = ("seconds_last_fault_to_lag_0", "seconds_last_poison_to_lag_0", "seconds_resume_to_receiver_match_and_lag_0")
+
+
 def row(result: dict[str, Any]) -> list[str]:
-    verdict = result.get("verdict", {})
-    found, lost, twice, monotonic, differing = anomalies(verdict)
+    verdict = result.get("verdict")
+    # a fault judged otherwise (a sink's receiver against its channel) has no verifier counts
+    counts = [str(n) for n in anomalies(verdict)] if verdict is not None else ["-"] * 5
     events = result.get("events") or result.get("requests")
     unit = "" if result.get("events") else " requests"
     health = result.get("seconds_to_health") or []
-    lag = result.get("seconds_last_fault_to_lag_0", result.get("seconds_last_poison_to_lag_0",
-                                                               result.get("seconds_resume_to_lag_0")))
+    lag = next((result[key] for key in LAG_KEYS if result.get(key) is not None), None)
     return [result["fault"], f"{events:,}{unit}" if isinstance(events, int) else "-",
-            str(len(result.get("injected") or [])), str(found), str(lost), str(twice), str(monotonic), str(differing),
+            str(len(result.get("injected") or [])), *counts,
             ", ".join(f"{s:g}" for s in health) or "-", "-" if lag is None else f"{lag:g}",
             f"{result.get('runtime_seconds', result.get('storm_seconds', 0)):g}"]
 
@@ -42,9 +45,12 @@ def row(result: dict[str, Any]) -> list[str]:
 def table(results: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row(result)) + " |" for result in results]
-    total = sum(anomalies(r.get("verdict", {}))[0] for r in results)
+    judged = [r for r in results if r.get("verdict") is not None]
+    total = sum(anomalies(r["verdict"])[0] for r in judged)
     lines.append("")
-    lines.append(f"{len(results)} faults, {total} anomalies found by the independent verifier.")
+    lines.append(f"{len(results)} faults, {total} anomalies found by the independent verifier in the "
+                 f"{len(judged)} it judged; a `-` is a fault judged by its own test (a sink's receiver "
+                 f"against its channel's latest values).")
     return "\n".join(lines)
 
 

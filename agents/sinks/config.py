@@ -30,6 +30,10 @@ AMAZON_FEED_MAX_ITEMS = 25_000
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+# How long the sink's loop may go without reading before its consumer leaves the group (Kafka's
+# max.poll.interval.ms): a send holds the loop, and an Amazon feed waits up to 900 s for its report.
+MAX_POLL_INTERVAL_SECONDS = 1200
+MAX_POLL_INTERVAL_MOST = 86_400
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Sink:
     rate: float  # budget units per second (requests; points for shopify)
     burst: float  # budget units a full bucket holds
     options: Mapping[str, Any] = field(default_factory=dict)  # the kind's own fields, checked
+    max_poll_interval_seconds: float = MAX_POLL_INTERVAL_SECONDS  # the consumer's max.poll.interval
 
     @property
     def group_id(self) -> str:
@@ -122,7 +127,8 @@ KINDS: dict[str, tuple[dict[str, Check], dict[str, tuple[Check, Any]]]] = {
                {"every_seconds": (lambda p, v: positive(p, v, 86_400), 900),
                 "sender_qualifier": (text, "ZZ"), "receiver_qualifier": (text, "ZZ")}),
 }
-COMMON = {"kind", "channel", "batch_size", "rate_per_second", "burst", "items", "items_file"}
+COMMON = {"kind", "channel", "batch_size", "rate_per_second", "burst", "items", "items_file",
+          "max_poll_interval_seconds"}
 BATCH = {"webhook": (100, 1000), "shopify": (SHOPIFY_MAX_QUANTITIES, SHOPIFY_MAX_QUANTITIES),
          "amazon": (AMAZON_FEED_MAX_ITEMS, AMAZON_FEED_MAX_ITEMS), "edi846": (10_000, 100_000)}  # default, most
 NEEDS_ITEMS = {"shopify", "edi846"}  # channels that know items by their own ids
@@ -170,7 +176,16 @@ def parse_sink(name: Any, spec: Any, path: str, base: Path) -> Sink:
     rate, burst = default_budget(kind, options)
     rate = positive(f"{path}.rate_per_second", spec.get("rate_per_second", rate), 100_000)
     burst = positive(f"{path}.burst", spec.get("burst", burst), 1_000_000)
-    return Sink(name, kind, channel, batch, float(rate), float(burst), options)
+    poll = poll_interval(f"{path}.max_poll_interval_seconds",
+                         spec.get("max_poll_interval_seconds", MAX_POLL_INTERVAL_SECONDS))
+    return Sink(name, kind, channel, batch, float(rate), float(burst), options, float(poll))
+
+
+def poll_interval(path: str, value: Any) -> float:
+    """At least a second (the loop reads every half second or so when idle), at most a day."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= MAX_POLL_INTERVAL_MOST:
+        raise SinkConfigError(path, f"must be a number of seconds from 1 to {MAX_POLL_INTERVAL_MOST:,}, got {value!r}")
+    return value
 
 
 def default_budget(kind: str, options: Mapping[str, Any]) -> tuple[float, float]:

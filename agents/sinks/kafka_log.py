@@ -4,7 +4,10 @@ plain consumer with no tables."""
 
 from __future__ import annotations
 
+import logging
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from agents.sinks.config import Sink
 from agents.sinks.metrics import SinkMetrics
@@ -12,8 +15,8 @@ from streams.app.security import client_options
 from streams.app.settings import Settings
 from streams.wire.deadletters import fit, headers_for
 
+log = logging.getLogger(__name__)
 MAX_RECORDS = 5000
-MAX_SEND_SECONDS = 1200  # the longest a send may hold the loop (a feed waits up to 900 s)
 
 
 class KafkaLog:
@@ -24,9 +27,10 @@ class KafkaLog:
         self.consumer = AIOKafkaConsumer(
             self.topic, group_id=settings.topic(sink.group_id), enable_auto_commit=False,
             auto_offset_reset="earliest",
-            # A send may wait for the channel (an Amazon feed is processed in minutes): the group
-            # must not take the partitions away meanwhile.
-            max_poll_interval_ms=MAX_SEND_SECONDS * 1000, **client_options(settings))
+            # A send holds the loop while it waits for the channel (an Amazon feed is processed in
+            # minutes): the group must not take the partitions away meanwhile. sinks.yaml's
+            # max_poll_interval_seconds, 1200 unless set.
+            max_poll_interval_ms=int(sink.max_poll_interval_seconds * 1000), **client_options(settings))
         self.producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_options(settings))
         self.metrics = SinkMetrics(sink.name)
         self.ends: dict[TopicPartition, int] | None = None  # where the topic ended (--once)
@@ -63,11 +67,26 @@ class KafkaLog:
                 return False
         return True
 
-    async def commit(self, offsets: dict[int, int]) -> None:
+    async def commit(self, offsets: dict[int, int]) -> dict[int, int]:
+        """runner.Log.commit: the offsets committed. A sink stalled past its poll interval or its
+        session timeout (a frozen process, a send longer than max_poll_interval_seconds) has been
+        expelled from its group: its commit is refused (CommitFailedError) until the consumer has
+        rejoined, which its next poll does. Not a reason to stop: nothing is counted as committed,
+        and the same offsets go again at the next commit."""
         assigned = {tp.partition for tp in self.consumer.assignment()}
         mine = {TopicPartition(self.topic, p): o for p, o in offsets.items() if p in assigned}
-        if mine:
+        if not mine:
+            return {}
+        try:
             await self.consumer.commit(mine)
+        except (CommitFailedError, IllegalStateError) as err:
+            cause = err.__cause__ or err
+            log.warning("sink %s: commit refused (%s): the consumer is out of its group (stalled past "
+                        "max_poll_interval_seconds %g or the session timeout?) and rejoins at its next poll; "
+                        "the same offsets are committed then", self.sink.name, type(cause).__name__,
+                        self.sink.max_poll_interval_seconds)
+            return {}
+        return {tp.partition: offset for tp, offset in mine.items()}
 
     async def dead_letter(self, partition: int, offset: int, key: bytes | None, value: bytes | None,
                           reason: str) -> None:

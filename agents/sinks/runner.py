@@ -11,7 +11,8 @@ The loop, in order:
    update goes to the DLQ with the channel's reason and counts as done.
 4. Commit, about once a second, each partition's backlog.committable offset: never past a
    value the channel has not acknowledged, so a crash sends again (by version: harmless) and
-   never loses the last value.
+   never loses the last value. A commit the group refuses (the sink was expelled and rejoins)
+   is not counted as done: the same offsets go again at the next commit.
 Consecutive failures open a breaker: nothing is sent until it half-opens, reading goes on and
 the backlog coalesces. Each sink is its own process, so a failing channel slows no other.
 """
@@ -67,7 +68,10 @@ class Log(Protocol):
     async def poll(self, timeout: float) -> list[tuple[int, int, bytes | None, bytes | None]]:
         """(partition, offset, key, value) of the records read."""
 
-    async def commit(self, offsets: dict[int, int]) -> None: ...
+    async def commit(self, offsets: dict[int, int]) -> dict[int, int]:
+        """The offsets the group took. A partition not held now, or a commit the group refused
+        (this process was expelled: stalled past the poll interval or the session timeout, a
+        rebalance under way), is left out, never raised: the loop commits it again later."""
 
     async def caught_up(self) -> bool:
         """Read up to where the topic ended when this was first asked (after the group join)."""
@@ -243,5 +247,4 @@ class SinkLoop:
         offsets = {p: o for p in self.backlog.seen
                    if (o := self.backlog.committable(p)) is not None and o > self.committed.get(p, -1)}
         if offsets:
-            await self.kafka.commit(offsets)
-            self.committed.update(offsets)
+            self.committed.update(await self.kafka.commit(offsets))  # only what the group took

@@ -106,7 +106,10 @@ def test_redelivered_events_and_a_block_produced_again_later(eight_partitions, t
     worker = run.live()[0]
     before = run.positions(worker)
     block = records[len(records) // 3:len(records) // 3 + len(records) // 10]
+    run.last_fault = time.monotonic()
     run.deployment.produce(block)
+    run.injected += [f"{len(records) - EVENTS} records sent twice, up to 20 records apart",
+                     f"{len(block)} records produced again once the stream was applied"]
     run.judge("10 % redelivered, a block produced again later", len(records) + len(block),
               redelivered=len(records) - EVENTS, produced_again=len(block))
     assert run.positions(worker) == before, "the block produced again changed positions"
@@ -115,5 +118,7 @@ def test_redelivered_events_and_a_block_produced_again_later(eight_partitions, t
 def test_stale_and_out_of_order_counts_from_two_sources(eight_partitions, tmp_path):
     records = upstream.with_stale_counts(stream(20), 0.2, SKU_COUNT, LOCATIONS, seed=20)
     run = Scenario(eight_partitions, tmp_path, workers=("w1",), skus=SKU_COUNT)
+    run.injected.append(f"{len(records) - EVENTS} counts from two sources, a fifth without source_seq, "
+                        "arriving in shuffled runs of four")
     run.run(records, [run.kill("w1")])
     run.judge("stale and out-of-order counts from two sources", len(records), counts=len(records) - EVENTS)

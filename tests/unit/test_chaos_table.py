@@ -29,7 +29,13 @@ def test_a_row_per_fault_and_the_anomalies_summed(tmp_path, monkeypatch):
     text = next((tmp_path / "out").glob("chaos-*.md")).read_text()
     assert "| SIGKILL x3 | 100,000 | 3 | 0 | 0 | 0 | 0 | 0 | 7.9, 8 | 10.9 | 300.5 |" in text
     assert "| storm | 1,000 requests | 1 | 3 | 2 | 0 | 1 | 2 | 7 | - | 14.4 |" in text
-    assert "2 faults, 3 anomalies found" in text
+    assert "2 faults, 3 anomalies found by the independent verifier in the 2 it judged" in text
+
+
+def test_a_fault_judged_by_its_own_test_shows_no_verifier_counts():
+    row = chaos_table.row({"fault": "sink stalled", "events": 3000, "injected": ["SIGSTOP"],
+                           "seconds_resume_to_receiver_match_and_lag_0": 6.2, "runtime_seconds": 30})
+    assert row == ["sink stalled", "3,000", "1", "-", "-", "-", "-", "-", "-", "6.2", "30"]
 
 
 def test_no_results_is_an_error_not_an_empty_table(tmp_path, capsys):

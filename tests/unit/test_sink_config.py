@@ -103,3 +103,23 @@ def test_an_items_file_that_is_missing_or_malformed_is_named(tmp_path):
 def test_documents_that_are_not_a_sinks_file_are_refused(document):
     with pytest.raises(SinkConfigError):
         parse_sinks(document)
+
+
+def test_the_poll_interval_is_1200_seconds_unless_set_and_any_kind_may_set_it(tmp_path):
+    (tmp_path / "items.csv").write_text("SKU-1,0001\n")
+    sinks = parse(EXAMPLE, tmp_path)
+    assert {s.max_poll_interval_seconds for s in sinks.values()} == {1200}
+    text = EXAMPLE.replace("batch_size: 100", "batch_size: 100\n    max_poll_interval_seconds: 8").replace(
+        "items_file: items.csv", "items_file: items.csv\n    max_poll_interval_seconds: 90.5")
+    sinks = parse(text, tmp_path)
+    assert sinks["erp-hook"].max_poll_interval_seconds == 8 and sinks["retailer"].max_poll_interval_seconds == 90.5
+    assert sinks["shop"].max_poll_interval_seconds == 1200
+
+
+@pytest.mark.parametrize("value", ["0", "0.5", "-3", "86401", "true", "'60'", "null", ".nan"])
+def test_a_bad_poll_interval_is_named_by_its_path(value):
+    text = EXAMPLE.split("  shop:")[0] + f"    max_poll_interval_seconds: {value}\n"
+    with pytest.raises(SinkConfigError) as err:
+        parse(text)
+    assert err.value.path == "sinks.erp-hook.max_poll_interval_seconds"
+    assert "from 1 to 86,400" in str(err.value)

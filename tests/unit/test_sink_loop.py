@@ -1,6 +1,7 @@
 """agents/sinks/runner.py's SinkLoop against a scripted channel and an in-memory log: latest
 values reach the channel, commits never pass an unacknowledged value, the budget holds, a
-429's Retry-After is honoured, the breaker opens, and refusals and bad records are dead-lettered."""
+429's Retry-After is honoured, the breaker opens, refusals and bad records are dead-lettered,
+and a commit the group refused (the sink expelled from it) is made again once it is back.""" 
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class MemoryLog:
 
     async def commit(self, offsets):
         self.commits.append(dict(offsets))
+        return dict(offsets)
 
     async def dead_letter(self, partition, offset, key, value, reason):
         self.dead.append((partition, offset, reason))
@@ -205,3 +207,46 @@ def test_a_per_item_budget_is_never_exceeded_by_one_large_call():
     for start, _ in channel.calls:
         assert sum(n for t, n in channel.calls if start <= t < start + 1.0) <= 5 + 5
     assert len(channel.shown) == 30
+
+
+class ExpelledLog(MemoryLog):
+    """The group refuses commits (the sink was expelled from it, stalled past its poll interval)
+    until `back` is set: KafkaLog's answer to a CommitFailedError is to commit nothing."""
+
+    def __init__(self, records, clock) -> None:
+        super().__init__(records, clock)
+        self.back = False
+        self.taken: dict[int, int] = {}  # what the group holds
+
+    async def commit(self, offsets):
+        self.commits.append(dict(offsets))
+        if not self.back:
+            return {}
+        self.taken.update(offsets)
+        return dict(offsets)
+
+
+def test_a_commit_the_group_refused_is_made_again_once_back_in_the_group_with_nothing_more_to_read():
+    clock = Clock()
+    log, channel = ExpelledLog([record(0, 0, "A", 1, 1), record(1, 0, "B", 1, 1)], clock), ScriptedChannel(clock)
+    loop = SinkLoop(sink(), channel, log, decode, clock=clock, sleep=clock.sleep)
+    run(loop, clock, 3)
+    assert channel.shown == {"A": (1, 1), "B": (1, 1)} and log.commits and log.taken == {}
+    log.back = True  # rejoined; the records are read again (from the committed offsets), nothing new
+    log.records = [record(0, 0, "A", 1, 1), record(1, 0, "B", 1, 1)]
+    run(loop, clock, 3)
+    assert log.taken == {0: 1, 1: 1}
+    assert len(channel.calls) == 1  # the values read again are not sent again
+
+
+def test_a_partial_commit_counts_only_what_the_group_took():
+    clock = Clock()
+    log = ExpelledLog([record(0, 0, "A", 1, 1), record(1, 0, "B", 1, 1)], clock)
+    log.back = True
+
+    async def only_partition_0(offsets, commit=log.commit):
+        return {p: o for p, o in (await commit(offsets)).items() if p == 0}
+    log.commit = only_partition_0  # partition 1 was not held at that moment (a rebalance)
+    loop = SinkLoop(sink(), ScriptedChannel(clock), log, decode, clock=clock, sleep=clock.sleep)
+    run(loop, clock, 3)
+    assert loop.committed == {0: 1} and all(1 in commit for commit in log.commits)
