@@ -40,7 +40,7 @@ kafka-status:
 
 # The whole suite; the integration tests run against the real local broker.
 test: install tools kafka-up browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 
 unit: install
 	$(BIN)/pytest -q tests/unit
