@@ -48,13 +48,14 @@ aiokafka are pinned to the versions read (pyproject.toml: faust-streaming 0.15.3
    that never drained, and every record since read again at the next crash). The list is
    kept unique. (`_acked`, `_acked_index`, `_gap`, `_committed_offset`.)
 11. After a recovery Faust resumes the stream partitions, then seeks them to their committed
-   offsets (`perform_seek`) while its drain loop may still be handing out a batch read from
-   the old positions. Each of those records sets the read offset (`_read_offset`) above the
-   seek's, so the records between come again only to be dropped, and the gap Faust sees is
-   counted as acknowledged: records silently skipped and committed (a new deployment's first
-   records, or a restarted worker's records after its last commit). The positions of each
-   seek are placed again between two batches (`_getmany`, as the ledger's rewinds are), and
-   no commit passes them before that.
+   offsets (`Recovery.on_recovery_completed`, `_resume_streams`), while its drain loop may
+   already hand out a batch read from where they stood (past records fetched early and
+   dropped). Each record of it sets the read offset (`_read_offset`) above the seek's: the
+   records between came again only to be dropped, and the gap Faust saw was counted as
+   acknowledged. Records were silently skipped and committed (a new deployment's first
+   records, a restarted worker's records since its last commit). The partitions are now seeked
+   before the resume too, so whatever the drain loop hands out meanwhile is from the committed
+   offsets, and Faust's own seek after it can only bring a record back a second time.
 """
 
 from __future__ import annotations
@@ -87,7 +88,6 @@ class App(faust.App):
 
 
 class ConsumerThread(driver.AIOKafkaConsumerThread):
-    placed: dict[TP, int] = {}  # hook 11: where the last seek placed each stream partition
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts its fetcher
@@ -100,8 +100,6 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
         consumer = self._ensure_consumer()
         committed = await consumer.seek_to_committed()
         changelogs = self.app.tables.changelog_topics  # recovery places those itself
-        # Hook 11: where this seek placed each stream partition (0: the beginning).
-        self.placed = {ensure_TP(tp): offset or 0 for tp, offset in committed.items() if tp.topic not in changelogs}
         # aiokafka seeks only to a committed offset above 0: a committed 0 (a group reset to the
         # earliest) is the beginning too.
         never = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
@@ -126,7 +124,6 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
 
 class Consumer(driver.Consumer):
     _thread: ConsumerThread
-    _placed: dict[TP, int] = {}  # hook 11: placed by the last seek, to place again between batches
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -135,34 +132,18 @@ class Consumer(driver.Consumer):
         # Faust flushed the producer just before: every send of the records being committed
         # has its answer (or is still in its buffer). The dict is Faust's own, which it then
         # records as committed, so it is lowered in place.
-        hold_at_placed(offsets, self._placed, self._committed_offset)  # type: ignore[arg-type]
         ledger.hold_back(offsets, self._acked, self._acked_index, self._committed_offset)  # type: ignore[arg-type]
         if not offsets:
             return False
         return await super()._commit(offsets)
 
-    async def perform_seek(self) -> None:
-        """Hook 11: Faust seeks the stream partitions (to their committed offsets) while its
-        drain loop is still handing out a batch read from the old positions, after recovery
-        resumed them: each record of it sets the read offset back above the seek's, the
-        records below are then dropped when they come again, and the gap Faust sees counts
-        them as acknowledged. So the seek's positions are placed once more between two
-        batches (below), and nothing is committed past them before that."""
-        await super().perform_seek()
-        self._placed = {**self._placed, **self._thread.placed}
-
     async def _getmany(self, active_partitions: Optional[Set[TP]], timeout: float) -> Any:
         # Between two batches: the drain loop has handed every record of the last one to the
         # streams, so none from the old position can move the read offset on again.
         rewinds = {tp: offset for tp, offset in ledger.due_rewinds().items() if tp in self.assignment()}
-        for tp, offset in rewinds.items():
-            log.warning("rewinding %s[%s] to %s to deliver its outputs again", tp.topic, tp.partition, offset)
-        placed, self._placed = self._placed, {}
-        for tp, offset in placed.items():
-            if tp in self.assignment():
-                rewinds[tp] = min(offset, rewinds.get(tp, offset))
         if rewinds:
             for tp, offset in rewinds.items():
+                log.warning("rewinding %s[%s] to %s to deliver its outputs again", tp.topic, tp.partition, offset)
                 self._read_offset[tp] = offset  # Faust drops records below the last one it read
             await self._thread.rewind(rewinds)
         return await super()._getmany(active_partitions, timeout)
@@ -188,17 +169,6 @@ class Consumer(driver.Consumer):
     async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
         await super().on_partitions_revoked(revoked)
         ledger.forget(revoked)
-
-
-def hold_at_placed(offsets: dict[TP, int], placed: Mapping[TP, int], committed: Mapping[TP, Any]) -> None:
-    """Hook 11: no commit past a position a seek placed and the drain loop has not reached:
-    every record from there comes again and is acknowledged again."""
-    for tp, offset in placed.items():
-        if tp in offsets and offsets[tp] > offset:
-            if offset <= (committed.get(tp) or 0):
-                del offsets[tp]  # nothing new (and never a commit of 0, see hook 2)
-            else:
-                offsets[tp] = offset
 
 
 class Transport(driver.Transport):
@@ -303,13 +273,22 @@ class Assignor(PartitionAssignor):
 
 
 class Recovery(FaustRecovery):
-    """Hook 9: both ways a recovery ends (with tables restored, or nothing to restore)."""
+    """Hook 9: both ways a recovery ends (with tables restored, or nothing to restore).
+    Hook 11: the stream partitions are placed at their committed offsets before Faust resumes
+    them (it seeks only after), so the first batch read after the resume is from there."""
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        await self._place_streams()
         await assignments.recover(self.app, super().on_recovery_completed, generation_id)
 
     async def _resume_streams(self, generation_id: int = 0) -> None:
+        await self._place_streams()
         await assignments.recover(self.app, super()._resume_streams, generation_id)
+
+    async def _place_streams(self) -> None:
+        consumer = self.app.consumer
+        if consumer.assignment():
+            await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
 
 
 class TableManager(faust.tables.TableManager):

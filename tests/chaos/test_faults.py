@@ -17,6 +17,7 @@ import pytest
 from streams.testing.clients import TOKEN, TOKENS, call, post, reserve
 from streams.testing.deployment import Deployment, wait_for
 from tests.chaos import upstream
+from tests.chaos.harness import wait_caught_up
 from tests.chaos.scenario import EVENTS, LOCATIONS, SKUS, Scenario
 
 # Enough SKUs that a position sees fewer events than its dedupe window (200) in any run: a
@@ -103,6 +104,7 @@ def test_redelivered_events_and_a_block_produced_again_later(eight_partitions, t
     records = upstream.redelivered(stream(19), 0.10, seed=19)
     run = Scenario(eight_partitions, tmp_path, workers=("w1",), skus=SKU_COUNT)
     run.run(records, [])
+    wait_caught_up(run.deployment, 30 + len(records) / 250)  # all applied: the figures the block must not move
     worker = run.live()[0]
     before = run.positions(worker)
     block = records[len(records) // 3:len(records) // 3 + len(records) // 10]

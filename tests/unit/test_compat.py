@@ -262,47 +262,31 @@ def test_the_faust_names_hook_11_relies_on_still_exist():
     assert "_wait_next_records" in inspect.getsource(FaustConsumer.getmany)
 
 
-def placing(placed, assigned, read):
-    """A consumer between two batches, with what hook 11 reads and writes."""
-    from streams.app.compat import Consumer
+async def test_stream_partitions_are_seeked_before_faust_resumes_them(monkeypatch):
+    from faust.tables.recovery import Recovery as FaustRecovery
 
-    consumer = Consumer.__new__(Consumer)
-    consumer._placed, consumer._read_offset, consumer.rewound = dict(placed), dict(read), None
+    from streams.app import compat
 
-    async def rewind(offsets):
-        consumer.rewound = dict(offsets)
-    consumer._thread = type("Thread", (), {"rewind": staticmethod(rewind)})()
-    consumer.assignment = lambda: set(assigned)
-    return consumer
+    calls = []
 
+    class Consumer:
+        def assignment(self):
+            return {"events-0"}
 
-async def test_a_seek_is_placed_again_at_the_next_batch_and_only_once(monkeypatch):
-    from faust.transport.drivers import aiokafka as driver
-    from faust.types import TP
+        async def perform_seek(self):
+            calls.append("seek")
 
-    async def fetched(self, active, timeout):
-        return {}
-    monkeypatch.setattr(driver.Consumer, "_getmany", fetched)
-    a, b, gone = TP("events", 0), TP("events", 1), TP("events", 2)
-    # the drain loop read on from the old positions after the seek
-    consumer = placing({a: 0, b: 40, gone: 7}, {a, b}, read={a: 12, b: 55})
-    await consumer._getmany({a, b}, 1.0)
-    assert consumer.rewound == {a: 0, b: 40} and consumer._read_offset == {a: 0, b: 40}
-    assert consumer._placed == {}
-    consumer.rewound = None
-    await consumer._getmany({a, b}, 1.0)
-    assert consumer.rewound is None
+    async def faust_ends_recovery(self, generation_id=0):
+        calls.append("faust: resume, then seek")
+    monkeypatch.setattr(FaustRecovery, "on_recovery_completed", faust_ends_recovery)
+    monkeypatch.setattr(FaustRecovery, "_resume_streams", faust_ends_recovery)
+    recovery = compat.Recovery.__new__(compat.Recovery)
+    recovery.app = type("App", (), {"consumer": Consumer(), "consumer_generation_id": 1,
+                                    "conf": type("Conf", (), {"broker_request_timeout": 5})()})()
 
-
-def test_nothing_is_committed_past_a_placed_position_before_it_is_reached():
-    from faust.types import TP
-
-    from streams.app.compat import hold_at_placed
-
-    a, b, c, d = (TP("events", n) for n in range(4))
-    offsets = {a: 90, b: 90, c: 90, d: 90}
-    hold_at_placed(offsets, {a: 40, b: 0, c: 95}, committed={a: 30, b: None, c: 80})
-    assert offsets == {a: 40, c: 90, d: 90}  # b: never a commit of 0; c, d: not held
-    offsets = {a: 90}
-    hold_at_placed(offsets, {a: 40}, committed={a: 40})
-    assert offsets == {}  # nothing new
+    async def wait(coro, timeout=None):
+        return await coro
+    recovery._wait = wait
+    await recovery.on_recovery_completed(generation_id=1)
+    await recovery._resume_streams(generation_id=1)
+    assert calls == ["seek", "faust: resume, then seek"] * 2
