@@ -77,8 +77,10 @@ class Worker:
             "STOCKSTREAM_DATA_DIR": str(deployment.root / f"{disk or name}-data"),
         }
         self.process: subprocess.Popen | None = None
+        self.terminating = False
 
     def start(self, wait: bool = True) -> Worker:
+        self.terminating = False
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen([STOCKSTREAM, "worker"], env=self.env, stdout=log,
                                             stderr=subprocess.STDOUT, cwd=self.log.parent)
@@ -109,9 +111,15 @@ class Worker:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
+    def terminate(self) -> None:
+        """SIGTERM, once: the worker stops cleanly (stop() waits for it)."""
+        if self.process and self.process.poll() is None and not self.terminating:
+            self.terminating = True
             self.process.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        self.terminate()
+        if self.process and self.process.poll() is None:
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
@@ -205,6 +213,8 @@ class Deployment:
             consumer.close()
 
     def close(self) -> None:
+        for worker in self.workers:  # all told at once: each takes about a second to stop
+            worker.terminate()
         for worker in self.workers:
             worker.stop()
         self.delete_topics()

@@ -1,4 +1,4 @@
-"""One channel down for 60 s while deltas keep flowing, three sinks running side by side (each
+"""One channel down for 30 s while deltas keep flowing, three sinks running side by side (each
 its own process and consumer group): the webhook receiver that was down ends with the latest
 value of every SKU; Shopify and Amazon keep up during the outage (the failing sink slows no
 other); no fake ever saw a request over its budget."""
@@ -17,7 +17,7 @@ from streams.testing.fakes.shopify import FakeShopify
 from streams.testing.fakes.webhook import FakeWebhook
 from tests.integration.test_webhook_sink import receipt
 
-OUTAGE_SECONDS = 60
+OUTAGE_SECONDS = 30
 POLICIES = "channels:\n  web:\n    locations: [WH1]\n    publish_interval: 0.2\n"
 SINKS = """
 sinks:
@@ -49,7 +49,7 @@ sinks:
 """
 
 
-def test_a_60_second_outage_of_one_channel_slows_no_other_and_loses_nothing(deployment, tmp_path):
+def test_an_outage_of_one_channel_slows_no_other_and_loses_nothing(deployment, tmp_path):
     skus = [f"OUT-{i}" for i in range(30)]
     hook = FakeWebhook(b"s3cret").start()
     shop = FakeShopify("shpat").start()
