@@ -40,6 +40,10 @@ channels:
     overrides: {SKU-1: {max_qty: 10}}
 """
 PUBLISH_INTERVAL = 0.5
+# The same channels with other figures, applied to running workers mid-stream: every SKU is
+# republished under them while events keep coming.
+POLICIES_CHANGED = (POLICIES.replace("buffer: 2", "buffer: 0").replace("ring_fence: 3", "ring_fence: 1")
+                    .replace("allocation_percent: 50", "allocation_percent: 80").replace("max_qty: 40", "max_qty: 25"))
 KIT = {"sku": "KIT-1", "components": [{"sku": "SKU-0", "qty": 2}, {"sku": "SKU-1", "qty": 1}]}
 STAGE_TOPICS = (topics.EVENTS, topics.LOCATIONS)  # the location stage's input, the channel stage's
 
@@ -51,11 +55,12 @@ def prepare(deployment: Deployment, root, skus: int) -> None:
     deployment.produce([*simulate.catalog(skus), KIT], topics.CATALOG)
 
 
-def behind(deployment: Deployment, logical: Sequence[str] = STAGE_TOPICS) -> dict[str, tuple[int, int]]:
+def behind(deployment: Deployment, logical: Sequence[str] = STAGE_TOPICS,
+           group: str | None = None) -> dict[str, tuple[int, int]]:
     """"topic[partition]" -> (committed, end) of every partition of these topics whose records
-    the workers' group has not all committed."""
-    # Asking for the group's offsets does not join it: nothing is taken from the workers.
-    consumer = Consumer({**client_config(deployment.settings), "group.id": deployment.settings.app_id,
+    the group (the workers', unless named) has not all committed."""
+    # Asking for the group's offsets does not join it: nothing is taken from its members.
+    consumer = Consumer({**client_config(deployment.settings), "group.id": group or deployment.settings.app_id,
                          "enable.auto.commit": False})
     try:
         out = {}

@@ -18,6 +18,7 @@ import shutil
 import time
 from typing import Any, Callable, Sequence
 
+from streams.testing.clients import apply_policies
 from streams.testing.deployment import BOOTSTRAP, Deployment, LocalBroker, Worker
 from tests.chaos.harness import PUBLISH_INTERVAL, Stream, lag_after, prepare, record_result, wait_all_healthy
 from tests.chaos.verifier import verify_settled
@@ -33,7 +34,7 @@ class Scenario:
     def __init__(self, deployment: Deployment, root, workers: Sequence[str] = ("w1", "w2"),
                  skus: int = SKUS) -> None:
         self.deployment, self.partitions, self.skus = deployment, deployment.settings.partitions, skus
-        self.started = time.monotonic()
+        self.started, self.root = time.monotonic(), root
         prepare(deployment, root, skus)
         self.workers: dict[str, Worker] = {name: deployment.worker(name, wait=False) for name in workers}
         self.disks = {name: name for name in workers}
@@ -87,6 +88,14 @@ class Scenario:
             self.workers[name] = self.deployment.worker(name, wait=False)
             self.disks[name] = name
             return f"{name} added"
+        return fault
+
+    def apply_policies(self, text: str) -> Fault:
+        """`stockstream policies apply` while the workers run and the stream goes on."""
+        def fault(resume: Callable[[], None]) -> str:
+            resume()
+            apply_policies(self.deployment, self.root, text)
+            return "other policies applied to the running workers"
         return fault
 
     def remove(self, name: str) -> Fault:

@@ -17,7 +17,7 @@ import pytest
 from streams.testing.clients import TOKEN, TOKENS, call, post, reserve
 from streams.testing.deployment import Deployment, wait_for
 from tests.chaos import upstream
-from tests.chaos.harness import wait_caught_up
+from tests.chaos.harness import POLICIES_CHANGED, wait_caught_up
 from tests.chaos.scenario import EVENTS, LOCATIONS, SKUS, Scenario
 
 # Enough SKUs that a position sees fewer events than its dedupe window (200) in any run: a
@@ -52,9 +52,11 @@ def test_sigterm_rolling_restart_of_both_workers(eight_partitions, tmp_path):
 
 
 def test_a_worker_added_and_another_removed_while_producing(eight_partitions, tmp_path):
+    """Between the two, other policies applied to the running workers: the channels must end
+    on the new figures for every SKU."""
     run = Scenario(eight_partitions, tmp_path, skus=SKU_COUNT)
-    run.run(stream(15), [run.add("w3"), run.remove("w1")])
-    run.judge("a worker added, another removed, while producing", EVENTS)
+    run.run(stream(15), [run.add("w3"), run.apply_policies(POLICIES_CHANGED), run.remove("w1")])
+    run.judge("a worker added, another removed, policies changed, while producing", EVENTS)
 
 
 def test_the_broker_sigkilled_and_restarted(eight_partitions, tmp_path):

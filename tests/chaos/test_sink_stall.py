@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streams.app import topics
@@ -34,7 +33,7 @@ from streams.cli import simulate
 from streams.cli.kafka import client_config
 from streams.testing.deployment import STOCKSTREAM, Deployment, wait_for
 from streams.testing.fakes.webhook import FakeWebhook
-from tests.chaos.harness import Stream, lag_after, prepare, record_result
+from tests.chaos.harness import Stream, behind, lag_after, prepare, record_result
 
 EVENTS = int(os.environ.get("STOCKSTREAM_CHAOS_EVENTS", "3000"))
 SKUS, LOCATIONS, SEED = 40, 3, 1313
@@ -85,22 +84,9 @@ class Sink:
         group = admin.describe_consumer_groups([self.group])[self.group].result(15)
         return str(group.state).rsplit(".", 1)[-1].upper(), [m.member_id for m in group.members]
 
-    def behind(self) -> dict[int, tuple[int, int]]:
-        """partition -> (committed, end) where the sink group has not committed every record."""
-        topic = self.deployment.settings.topic(topics.CHANNEL_PREFIX + CHANNEL)
-        consumer = Consumer({**client_config(self.deployment.settings), "group.id": self.group,
-                             "enable.auto.commit": False})
-        try:  # asking for a group's offsets does not join it
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            out = {}
-            for tp in consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10):
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
-                committed = tp.offset if tp.offset >= 0 else low
-                if committed < high:
-                    out[tp.partition] = (committed, high)
-            return out
-        finally:
-            consumer.close()
+    def behind(self) -> dict[str, tuple[int, int]]:
+        """"topic[partition]" -> (committed, end) where the sink group has not committed every record."""
+        return behind(self.deployment, (topics.CHANNEL_PREFIX + CHANNEL,), group=self.group)
 
     def lines(self, *words: str) -> list[str]:
         return [line for line in self.log.read_text(errors="replace").splitlines()

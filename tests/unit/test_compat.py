@@ -256,10 +256,10 @@ def test_the_faust_names_hook_11_relies_on_still_exist():
 
     perform_seek = inspect.getsource(FaustConsumer.perform_seek)
     assert "self.seek_to_committed()" in perform_seek and "read_offset" in perform_seek
-    # the order that needs the hook: partitions resumed, then the seek
-    completed = inspect.getsource(FaustRecovery.on_recovery_completed)
-    assert completed.index("resume_partitions") < completed.index("perform_seek")
-    assert "_wait_next_records" in inspect.getsource(FaustConsumer.getmany)
+    # the order that needs the hook, in both ways a recovery ends: partitions resumed, then the seek
+    for end in (FaustRecovery.on_recovery_completed, FaustRecovery._resume_streams):
+        source = inspect.getsource(end)
+        assert source.index("resume_partitions") < source.index("perform_seek"), end.__name__
 
 
 async def test_stream_partitions_are_seeked_before_faust_resumes_them(monkeypatch):

@@ -212,3 +212,24 @@ def test_a_closed_reservation_id_is_forgotten_past_the_window():
     _, remembered = apply(engine, _reserve(98, "r-1", 1), window)
     assert forgotten.answer["decision"] == "accepted"
     assert remembered.answer["decision"] == "rejected" and remembered.status == DUPLICATE
+
+
+def test_the_engine_s_fold_of_a_simulated_day_with_upstream_retries_equals_the_reference():
+    """The whole-stream check the SIGKILL faults build on (it stood in the old crash test):
+    tables.replay.fold, the engine's own model, against the reference over 12,000 simulated
+    events of 4 SKUs x 3 locations, with the last 150 before a crash sent again and a block
+    sent again later; every position the same on both sides."""
+    from streams.cli import simulate
+    from streams.wire.records import parse_time
+    from tables.replay import fold
+    from tests.reference import inventory as reference
+
+    records = list(simulate.events(seed=11, count=12_000, skus=4, locations=3))
+    sent = records[:6000] + records[5850:6000] + records[6000:] + records[6000:9000][-100:]
+    parsed = [{**r, "occurred_at": parse_time("occurred_at", r["occurred_at"])} for r in sent]
+    catalog = {item["sku"]: item for item in simulate.catalog(4)}
+    engine, independent = fold(parsed, catalog), reference.fold(parsed, catalog)
+    assert engine.keys() == independent.keys() and len(engine) == 12
+    for key, position in engine.items():
+        figures = {f: getattr(position, f) for f in (*BUCKETS, "safety_stock")} | {"ats": position.ats}
+        assert figures == independent[key].view(), key
