@@ -83,6 +83,9 @@ async def handle(message: Any) -> None:
         command = orjson.loads(message.value)
         kind = command["kind"]
         handler = HANDLERS[kind]
+        missing = [name for name in FIELDS[kind] if name not in command]
+        if missing:  # a message of a known kind without what its handler reads: bad input, not a bug
+            raise KeyError(f"a {kind} message without {', '.join(missing)}")
         client, reservation_id = unscoped(message.key.decode())
     except (orjson.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, AttributeError) as err:
         await dead_letter(message, STAGE, "decode", f"not a reservation service message: {err!r}")
@@ -161,6 +164,9 @@ def on_nudge(record: RequestRecord | None, command: dict[str, Any], client: str,
 
 HANDLERS = {"request": on_request, "allocation": on_allocation_update, "release": on_release,
             "forget": on_forget, "nudge": on_nudge}
+FIELDS = {"request": ("request", "locations", "hints", "requested_at", "expires_at"),
+          "allocation": ("location", "offset", "open", "unpicked", "picked"),
+          "release": (), "forget": ("at",), "nudge": ()}  # what each handler reads
 
 
 def encode_command(record: RequestRecord, command: Command) -> tuple[bytes, bytes]:

@@ -195,9 +195,10 @@ def poison_round(label: str, rng: random.Random, oversized: bool = False) -> lis
     add(r, "unknown kind", f"web/{tag}-2".encode(), orjson.dumps({"kind": "explode"}), "reservations", "decode")
     add(r, "no key", None, orjson.dumps({"kind": "release"}), "reservations", "decode")
     add(r, "tombstone", f"web/{tag}-3".encode(), None, "reservations", "decode")
-    # (dead-lettered as `internal`: the service checks a message's kind, not every field of it)
     add(r, "a request without its fields", f"web/{tag}-4".encode(), orjson.dumps({"kind": "request"}),
-        "reservations", "internal")
+        "reservations", "decode")
+    add(r, "an allocation without its fields", f"web/{tag}-5".encode(),
+        orjson.dumps({"kind": "allocation", "location": "WH0"}), "reservations", "decode")
     return out
 
 
