@@ -56,10 +56,17 @@ aiokafka are pinned to the versions read (pyproject.toml: faust-streaming 0.15.3
    records, a restarted worker's records since its last commit). The partitions are now seeked
    before the resume too, so whatever the drain loop hands out meanwhile is from the committed
    offsets, and Faust's own seek after it can only bring a record back a second time.
+12. `AIOKafkaClient._metadata_update`: aiokafka asks for metadata again as soon as anyone
+   wants it, and a failed connection wants it at once (`_get_conn`), as does the producer's
+   sender while a partition has no known leader. With the broker away, a worker tried to
+   connect thousands of times a second and logged every try (120 MB of log per worker in a 70 s
+   outage). A failed update now waits before it answers: retry_backoff_ms, doubling up to
+   METADATA_BACKOFF_MOST, and back to nothing after one that succeeds (`_retry_backoff`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, Callable, Iterator, Mapping, Optional, Set
@@ -71,6 +78,7 @@ from faust.transport.consumer import ensure_TP
 from faust.utils.functional import consecutive_numbers
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
+from aiokafka.client import AIOKafkaClient
 
 from streams.app import delivery
 from streams.app.delivery import ledger
@@ -78,6 +86,7 @@ from streams.app.metrics import REBALANCES, RECOVERY_SECONDS
 
 log = logging.getLogger(__name__)
 FETCH_MAX_WAIT_MS = 50
+METADATA_BACKOFF_MOST = 1.0  # seconds: the broker back is noticed within about this
 
 
 class App(faust.App):
@@ -299,3 +308,22 @@ class TableManager(faust.tables.TableManager):
         if self._recovery is None:
             self._recovery = Recovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery
+
+
+_metadata_update = AIOKafkaClient._metadata_update
+
+
+async def _metadata_update_backing_off(self: Any, cluster_metadata: Any, topics: Any) -> bool:
+    """Hook 12: aiokafka's update, then a pause after each one that failed, growing while they do."""
+    updated = await _metadata_update(self, cluster_metadata, topics)
+    self.metadata_failures = 0 if updated else getattr(self, "metadata_failures", 0) + 1
+    if not updated:
+        await asyncio.sleep(metadata_backoff(self._retry_backoff, self.metadata_failures))
+    return updated
+
+
+def metadata_backoff(first: float, failures: int) -> float:
+    return min(first * 2 ** (failures - 1), METADATA_BACKOFF_MOST)
+
+
+AIOKafkaClient._metadata_update = _metadata_update_backing_off  # every client of this process

@@ -290,3 +290,40 @@ async def test_stream_partitions_are_seeked_before_faust_resumes_them(monkeypatc
     await recovery.on_recovery_completed(generation_id=1)
     await recovery._resume_streams(generation_id=1)
     assert calls == ["seek", "faust: resume, then seek"] * 2
+
+
+# --- hook 12: a failed metadata update waits before it answers ------------------------------
+
+
+def test_the_aiokafka_names_hook_12_relies_on_still_exist():
+    import inspect
+
+    from aiokafka.client import AIOKafkaClient
+
+    from streams.app import compat
+
+    assert AIOKafkaClient._metadata_update is compat._metadata_update_backing_off
+    # the behaviour it calms: a failed connection asks for metadata again at once
+    assert "self.force_metadata_update()" in inspect.getsource(AIOKafkaClient._get_conn)
+    assert "self._retry_backoff" in inspect.getsource(AIOKafkaClient.__init__)
+    assert "await self._metadata_update(" in inspect.getsource(AIOKafkaClient._md_synchronizer)
+
+
+async def test_failed_metadata_updates_wait_longer_each_time_and_a_success_resets(monkeypatch):
+    from streams.app import compat
+
+    answers = iter([False, False, False, True, False])
+    slept = []
+
+    async def update(self, cluster, topics):
+        return next(answers)
+
+    async def sleep(seconds):
+        slept.append(seconds)
+    monkeypatch.setattr(compat, "_metadata_update", update)
+    monkeypatch.setattr(compat.asyncio, "sleep", sleep)
+    client = type("Client", (), {"_retry_backoff": 0.1})()
+    results = [await compat._metadata_update_backing_off(client, None, set()) for _ in range(5)]
+    assert results == [False, False, False, True, False]
+    assert slept == [0.1, 0.2, 0.4, 0.1]  # nothing after the success, from the start after it
+    assert compat.metadata_backoff(0.1, 30) == compat.METADATA_BACKOFF_MOST
